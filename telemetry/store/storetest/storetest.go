@@ -252,15 +252,19 @@ func testIsolation(t *testing.T, s store.Store) {
 func testInvalid(t *testing.T, s store.Store) {
 	good := bp(uuid.New(), uuid.New(), 1, t0)
 	cases := map[string]func(*store.Reading){
-		"device":    func(r *store.Reading) { r.DeviceID = uuid.Nil },
-		"patient":   func(r *store.Reading) { r.PatientID = uuid.Nil },
-		"seq":       func(r *store.Reading) { r.Seq = math.MaxInt64 + 1 },
-		"time":      func(r *store.Reading) { r.Time = time.Time{} },
-		"kind":      func(r *store.Reading) { r.Kind = "Blood Pressure" },
-		"data":      func(r *store.Reading) { r.Data = json.RawMessage(`{"sys":`) },
-		"data-arr":  func(r *store.Reading) { r.Data = json.RawMessage(`[1,2]`) },
-		"data-big":  func(r *store.Reading) { r.Data = json.RawMessage(`{"a":[` + strings.Repeat("1,", store.MaxDataBytes) + `1]}`) },
-		"data-deep": func(r *store.Reading) { r.Data = json.RawMessage(strings.Repeat(`{"a":`, 20) + "1" + strings.Repeat("}", 20)) },
+		"device":   func(r *store.Reading) { r.DeviceID = uuid.Nil },
+		"patient":  func(r *store.Reading) { r.PatientID = uuid.Nil },
+		"seq":      func(r *store.Reading) { r.Seq = math.MaxInt64 + 1 },
+		"time":     func(r *store.Reading) { r.Time = time.Time{} },
+		"kind":     func(r *store.Reading) { r.Kind = "Blood Pressure" },
+		"data":     func(r *store.Reading) { r.Data = json.RawMessage(`{"sys":`) },
+		"data-arr": func(r *store.Reading) { r.Data = json.RawMessage(`[1,2]`) },
+		"data-big": func(r *store.Reading) {
+			r.Data = json.RawMessage(`{"a":[` + strings.Repeat("1,", store.MaxDataBytes) + `1]}`)
+		},
+		"data-deep": func(r *store.Reading) {
+			r.Data = json.RawMessage(strings.Repeat(`{"a":`, 20) + "1" + strings.Repeat("}", 20))
+		},
 		"data-tail": func(r *store.Reading) { r.Data = json.RawMessage(`{"a":1}{"b":2}`) },
 	}
 	for name, mut := range cases {
