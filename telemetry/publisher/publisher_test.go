@@ -1,0 +1,298 @@
+package publisher_test
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"go.uber.org/goleak"
+
+	"github.com/openiomt/sdk/internal/testenv"
+	"github.com/openiomt/sdk/telemetry/internal/brokertest"
+	"github.com/openiomt/sdk/telemetry/outbox"
+	"github.com/openiomt/sdk/telemetry/publisher"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func topic(dev uuid.UUID) string { return "iomt/v1/" + dev.String() + "/telemetry/blood_pressure" }
+
+func newPub(t *testing.T, cfg publisher.Config) *publisher.Publisher {
+	t.Helper()
+	if cfg.StateDir == "" {
+		cfg.StateDir = t.TempDir()
+	}
+	if cfg.MinBackoff == 0 {
+		cfg.MinBackoff, cfg.MaxBackoff = 20*time.Millisecond, 200*time.Millisecond
+	}
+	p, err := publisher.New(cfg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		p.Close(ctx)
+	})
+	return p
+}
+
+func receive(t *testing.T, ch <-chan brokertest.Message, n int) map[string]bool {
+	t.Helper()
+	got := map[string]bool{}
+	deadline := time.After(20 * time.Second)
+	for len(got) < n {
+		select {
+		case m := <-ch:
+			got[string(m.Payload)] = true
+		case <-deadline:
+			t.Fatalf("received %d distinct messages, want %d", len(got), n)
+		}
+	}
+	return got
+}
+
+func publishN(t *testing.T, p *publisher.Publisher, dev uuid.UUID, from, n int) {
+	t.Helper()
+	for i := from; i < from+n; i++ {
+		if err := p.PublishEnvelope(context.Background(), topic(dev), []byte(fmt.Sprintf("env-%d", i))); err != nil {
+			t.Fatalf("PublishEnvelope %d: %v", i, err)
+		}
+	}
+}
+
+func waitDrained(t *testing.T, p *publisher.Publisher) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for p.Stats().Queued > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("outbox not drained: %+v", p.Stats())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestPublishEmbeddedBroker(t *testing.T) {
+	t.Parallel()
+	b := brokertest.StartMochi(t, brokertest.MochiConfig{})
+	ch := brokertest.Subscribe(t, b.URL, nil, "sub-"+uuid.NewString(), "iomt/v1/+/telemetry/+")
+	dev := uuid.New()
+	p := newPub(t, publisher.Config{ServerURL: b.URL, InsecurePlaintext: true, DeviceID: dev})
+	publishN(t, p, dev, 0, 200)
+	receive(t, ch, 200)
+	waitDrained(t, p)
+	st := p.Stats()
+	if st.Acked < 200 || st.Queued != 0 || st.Connects < 1 || !st.Connected {
+		t.Fatalf("Stats = %+v", st)
+	}
+}
+
+func TestPublishMutualTLSEmbeddedBroker(t *testing.T) {
+	t.Parallel()
+	pki := brokertest.NewPKI(t)
+	b := brokertest.StartMochi(t, brokertest.MochiConfig{TLS: pki.ServerTLS(), BindDeviceTopics: true})
+	ch := brokertest.Subscribe(t, b.URL, pki.ClientTLS(t, "ingest-test"), "sub-"+uuid.NewString(), "iomt/v1/+/telemetry/+")
+	dev := uuid.New()
+	var calls atomic.Int32
+	cert := pki.ClientCert(t, dev.String())
+	tlsCfg := &tls.Config{RootCAs: pki.Pool, GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+		calls.Add(1)
+		return &cert, nil
+	}}
+	p := newPub(t, publisher.Config{ServerURL: b.URL, TLS: tlsCfg, DeviceID: dev})
+	publishN(t, p, dev, 0, 20)
+	receive(t, ch, 20)
+	// A restarted broker makes the device reconnect: the certificate is
+	// fetched again, so a rotated one would be used.
+	b.Stop()
+	b.Start()
+	publishN(t, p, dev, 20, 5)
+	waitDrained(t, p)
+	if calls.Load() < 2 {
+		t.Fatalf("GetClientCertificate called %d times, want a call per connection", calls.Load())
+	}
+}
+
+func TestPublishMosquittoTLSRequireCertificate(t *testing.T) {
+	t.Parallel()
+	pki := brokertest.NewPKI(t)
+	m := testenv.StartMosquitto(t, testenv.MosquittoConfig{CAFile: pki.CAFile, CertFile: pki.CertFile, KeyFile: pki.KeyFile, RequireCertificate: true})
+	url := "mqtts://" + m.Addr
+	ch := brokertest.Subscribe(t, url, pki.ClientTLS(t, "ingest-test"), "sub-"+uuid.NewString(), "iomt/v1/+/telemetry/+")
+	dev := uuid.New()
+	p := newPub(t, publisher.Config{ServerURL: url, TLS: pki.ClientTLS(t, dev.String()), DeviceID: dev})
+	publishN(t, p, dev, 0, 100)
+	receive(t, ch, 100)
+	waitDrained(t, p)
+
+	// Without a client certificate the broker refuses the connection.
+	noCert := &tls.Config{RootCAs: pki.Pool, GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+		return &tls.Certificate{}, nil
+	}}
+	dev2 := uuid.New()
+	p2 := newPub(t, publisher.Config{ServerURL: url, TLS: noCert, DeviceID: dev2})
+	publishN(t, p2, dev2, 0, 1)
+	time.Sleep(500 * time.Millisecond)
+	if st := p2.Stats(); st.Connects != 0 || st.Queued != 1 {
+		t.Fatalf("device without certificate connected: %+v", st)
+	}
+}
+
+func TestPublishMosquittoPlain(t *testing.T) {
+	t.Parallel()
+	url := testenv.MQTTURL(t)
+	dev := uuid.New()
+	ch := brokertest.Subscribe(t, url, nil, "sub-"+uuid.NewString(), topic(dev))
+	p := newPub(t, publisher.Config{ServerURL: url, InsecurePlaintext: true, DeviceID: dev})
+	publishN(t, p, dev, 0, 100)
+	receive(t, ch, 100)
+	waitDrained(t, p)
+}
+
+// Readings taken while the broker is down are delivered once it returns,
+// also when the device restarts in between.
+func TestOfflineBacklogDeliveredAfterRestart(t *testing.T) {
+	t.Parallel()
+	b := brokertest.StartMochi(t, brokertest.MochiConfig{})
+	b.Stop()
+	dev := uuid.New()
+	dir := t.TempDir()
+	p, err := publisher.New(publisher.Config{ServerURL: b.URL, InsecurePlaintext: true, DeviceID: dev, StateDir: dir,
+		MinBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	publishN(t, p, dev, 0, 50)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	err = p.Close(ctx)
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Close with undelivered entries = %v, want DeadlineExceeded", err)
+	}
+	b.Start()
+	ch := brokertest.Subscribe(t, b.URL, nil, "sub-"+uuid.NewString(), "iomt/v1/+/telemetry/+")
+	p2 := newPub(t, publisher.Config{ServerURL: b.URL, InsecurePlaintext: true, DeviceID: dev, StateDir: dir})
+	receive(t, ch, 50)
+	waitDrained(t, p2)
+}
+
+func TestOutboxFullRejectsNewReadings(t *testing.T) {
+	t.Parallel()
+	b := brokertest.StartMochi(t, brokertest.MochiConfig{})
+	b.Stop()
+	dev := uuid.New()
+	p := newPub(t, publisher.Config{ServerURL: b.URL, InsecurePlaintext: true, DeviceID: dev, Outbox: outbox.Config{MaxEntries: 5}})
+	publishN(t, p, dev, 0, 5)
+	if err := p.PublishEnvelope(context.Background(), topic(dev), []byte("x")); !errors.Is(err, publisher.ErrOutboxFull) {
+		t.Fatalf("6th reading = %v, want ErrOutboxFull", err)
+	}
+	if q := p.Stats().Queued; q != 5 {
+		t.Fatalf("queued %d, want 5 (nothing dropped)", q)
+	}
+}
+
+// A compromised or buggy application must not publish as another device.
+func TestImpersonationTopicOfOtherDeviceRefused(t *testing.T) {
+	t.Parallel()
+	dev := uuid.New()
+	p := newPub(t, publisher.Config{ServerURL: "mqtt://127.0.0.1:1", InsecurePlaintext: true, DeviceID: dev})
+	for _, tp := range []string{topic(uuid.New()), "iomt/v1/" + dev.String() + "/", "iomt/v1/" + dev.String() + "/telemetry/#", "other/topic", ""} {
+		if err := p.PublishEnvelope(context.Background(), tp, []byte("x")); !errors.Is(err, publisher.ErrTopic) {
+			t.Errorf("topic %q: %v, want ErrTopic", tp, err)
+		}
+	}
+}
+
+func TestConfigValidation(t *testing.T) {
+	t.Parallel()
+	dev := uuid.New()
+	dir := t.TempDir()
+	for name, cfg := range map[string]publisher.Config{
+		"plaintext without Insecure": {ServerURL: "mqtt://127.0.0.1:1883", DeviceID: dev, StateDir: dir},
+		"TLS without client cert":    {ServerURL: "mqtts://127.0.0.1:8883", DeviceID: dev, StateDir: dir, TLS: &tls.Config{}},
+		"no device":                  {ServerURL: "mqtt://127.0.0.1:1883", InsecurePlaintext: true, StateDir: dir},
+		"no state dir":               {ServerURL: "mqtt://127.0.0.1:1883", InsecurePlaintext: true, DeviceID: dev},
+		"bad scheme":                 {ServerURL: "http://127.0.0.1", InsecurePlaintext: true, DeviceID: dev, StateDir: dir},
+		"negative session expiry":    {ServerURL: "mqtt://127.0.0.1:1883", InsecurePlaintext: true, DeviceID: dev, StateDir: dir, SessionExpiry: -1},
+		"AWS IoT plaintext":          {ServerURL: "mqtt://127.0.0.1:1883", InsecurePlaintext: true, DeviceID: dev, StateDir: dir, AWSIoT: true},
+	} {
+		if _, err := publisher.New(cfg); !errors.Is(err, publisher.ErrConfig) {
+			t.Errorf("%s: %v, want ErrConfig", name, err)
+		}
+	}
+}
+
+func TestAWSIoTLimits(t *testing.T) {
+	t.Parallel()
+	dev := uuid.New()
+	cert := brokertest.NewPKI(t).ClientCert(t, dev.String())
+	p := newPub(t, publisher.Config{ServerURL: "mqtts://127.0.0.1:1", DeviceID: dev, AWSIoT: true,
+		TLS: &tls.Config{Certificates: []tls.Certificate{cert}}})
+	if err := p.PublishEnvelope(context.Background(), topic(dev), make([]byte, publisher.AWSIoTMaxPayload+1)); !errors.Is(err, publisher.ErrTooLarge) {
+		t.Fatalf("129 KiB payload: %v, want ErrTooLarge", err)
+	}
+	deep := "iomt/v1/" + dev.String() + "/a/b/c/d/e/f"
+	if err := p.PublishEnvelope(context.Background(), deep, []byte("x")); !errors.Is(err, publisher.ErrTopic) {
+		t.Fatalf("9-level topic: %v, want ErrTopic", err)
+	}
+}
+
+func TestCloseIsIdempotentAndRefusesNew(t *testing.T) {
+	t.Parallel()
+	b := brokertest.StartMochi(t, brokertest.MochiConfig{})
+	dev := uuid.New()
+	p := newPub(t, publisher.Config{ServerURL: b.URL, InsecurePlaintext: true, DeviceID: dev})
+	publishN(t, p, dev, 0, 10)
+	if err := p.Close(context.Background()); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := p.Close(context.Background()); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if err := p.PublishEnvelope(context.Background(), topic(dev), []byte("x")); !errors.Is(err, publisher.ErrClosed) {
+		t.Fatalf("after Close: %v", err)
+	}
+	<-p.Done()
+}
+
+// Device builds must not link cloud dependencies.
+func TestDeviceBuildLinksNoCloudDependencies(t *testing.T) {
+	t.Parallel()
+	out, err := exec.Command("go", "list", "-deps", "github.com/openiomt/sdk/telemetry/publisher").Output()
+	if err != nil {
+		t.Skipf("go list: %v", err)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		if dep == "database/sql" {
+			t.Errorf("publisher links database/sql")
+		}
+		for _, banned := range []string{"github.com/jackc/", "modernc.org/", "github.com/prometheus/", "github.com/mochi-mqtt/", "github.com/lib/pq", "net/http/httptest", "net/http/pprof"} {
+			if strings.HasPrefix(dep, banned) {
+				t.Errorf("publisher links %s", dep)
+			}
+		}
+	}
+}
+
+func TestStateDirPermissions(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "state")
+	newPub(t, publisher.Config{ServerURL: "mqtt://127.0.0.1:1", InsecurePlaintext: true, DeviceID: uuid.New(), StateDir: dir})
+	for _, d := range []string{dir, filepath.Join(dir, "outbox")} {
+		st, err := osStat(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm() != 0o700 {
+			t.Errorf("%s mode %v, want 0700", d, st.Mode().Perm())
+		}
+	}
+}
