@@ -26,7 +26,6 @@ import (
 const (
 	DefaultGroup          = "iomt-ingest"
 	DefaultBatchSize      = 256
-	DefaultBatchDelay     = 20 * time.Millisecond
 	DefaultMaxInFlight    = 2048
 	DefaultMaxEnvelope    = 16 << 10
 	DefaultSessionExpiry  = time.Hour
@@ -94,10 +93,13 @@ type Config struct {
 	// Rule names the rejection rule of a Verifier error for metrics and
 	// logs (e.g. telemetry.Rule); nil or "" means "rejected".
 	Rule func(error) string
-	// BatchSize and BatchDelay: a batch is committed when it holds
-	// BatchSize readings (DefaultBatchSize, at most MaxBatchSize) or
-	// BatchDelay after its first one arrived (DefaultBatchDelay).
-	BatchSize  int
+	// BatchSize bounds the messages committed together (DefaultBatchSize,
+	// at most MaxBatchSize). A batch takes whatever has arrived; under load
+	// batches grow by themselves.
+	BatchSize int
+	// BatchDelay is how long a batch may wait for more messages before
+	// committing. Zero commits as soon as nothing else is waiting (lowest
+	// latency); a few milliseconds trade latency for fewer, larger commits.
 	BatchDelay time.Duration
 	// Verifiers is the number of goroutines verifying signatures
 	// (GOMAXPROCS when 0).
@@ -240,7 +242,7 @@ func New(cfg Config) (*Ingest, error) {
 		ClientConfig: paho.ClientConfig{
 			ClientID:                   cfg.ClientID,
 			EnableManualAcknowledgment: true,
-			SendAcksInterval:           5 * time.Millisecond,
+			SendAcksInterval:           2 * time.Millisecond,
 			OnPublishReceived:          []func(paho.PublishReceived) (bool, error){in.onPublish},
 			OnClientError:              func(err error) { in.log.Warn("ingest: client error", "err", err) },
 		},
@@ -299,8 +301,8 @@ func prepare(cfg *Config) (*url.URL, *tls.Config, error) {
 	if cfg.BatchSize > MaxBatchSize {
 		return nil, nil, bad("BatchSize", "above MaxBatchSize")
 	}
-	if cfg.BatchDelay <= 0 {
-		cfg.BatchDelay = DefaultBatchDelay
+	if cfg.BatchDelay < 0 {
+		return nil, nil, bad("BatchDelay", "must not be negative")
 	}
 	if cfg.Verifiers <= 0 {
 		cfg.Verifiers = runtime.GOMAXPROCS(0)
@@ -428,44 +430,58 @@ func topicDevice(topic string) (uuid.UUID, bool) {
 	return id, true
 }
 
-// batcher collects results and commits them in batches.
+// batcher collects results and commits them in batches: a batch takes
+// whatever has arrived, up to BatchSize, lingering at most BatchDelay for
+// more, so a busy worker commits large batches and an idle one commits at
+// once.
 func (in *Ingest) batcher() {
-	var (
-		batch []result
-		timer *time.Timer
-		tc    <-chan time.Time
-	)
-	flush := func() {
-		if len(batch) > 0 {
-			in.commit(batch)
-			batch = batch[:0]
+	var batch []result
+	var timer *time.Timer
+	for r := range in.results {
+		batch = append(batch[:0], r)
+		var deadline <-chan time.Time
+		if in.cfg.BatchDelay > 0 {
+			if timer == nil {
+				timer = time.NewTimer(in.cfg.BatchDelay)
+			} else {
+				timer.Reset(in.cfg.BatchDelay)
+			}
+			deadline = timer.C
+		}
+		open := true
+	fill:
+		for len(batch) < in.cfg.BatchSize {
+			select {
+			case r2, ok := <-in.results:
+				if !ok {
+					open = false
+					break fill
+				}
+				batch = append(batch, r2)
+				continue
+			default:
+			}
+			if deadline == nil {
+				break
+			}
+			select {
+			case r2, ok := <-in.results:
+				if !ok {
+					open = false
+					break fill
+				}
+				batch = append(batch, r2)
+			case <-deadline:
+				deadline = nil
+				break fill
+			}
 		}
 		if timer != nil {
-			timer.Stop()
+			timer.Stop() // Go 1.23+ timers: no stale value after Stop
 		}
-		tc = nil
-	}
-	for {
-		select {
-		case r, ok := <-in.results:
-			if !ok {
-				flush()
-				return
-			}
-			batch = append(batch, r)
-			if len(batch) == 1 {
-				if timer == nil {
-					timer = time.NewTimer(in.cfg.BatchDelay)
-				} else {
-					timer.Reset(in.cfg.BatchDelay)
-				}
-				tc = timer.C
-			}
-			if len(batch) >= in.cfg.BatchSize {
-				flush()
-			}
-		case <-tc:
-			flush()
+		in.commit(batch)
+		if !open {
+			return
 		}
 	}
 }
