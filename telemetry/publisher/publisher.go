@@ -110,6 +110,11 @@ type Config struct {
 	MinBackoff, MaxBackoff time.Duration
 	// ConnectTimeout bounds one connection attempt (DefaultConnectTimeout).
 	ConnectTimeout time.Duration
+	// AcceptNoSubscribers treats a PUBACK with reason "no matching
+	// subscribers" (0x10) as delivered. By default such a message is kept
+	// and retried, because the broker discarded it: after a broker restart
+	// devices often reconnect before the ingest has subscribed again.
+	AcceptNoSubscribers bool
 	// AWSIoT adapts to AWS IoT Core: ALPN x-amzn-mqtt-ca (use port 443),
 	// payloads of at most 128 KiB, topics of at most 256 bytes and 8 levels.
 	AWSIoT bool
@@ -139,6 +144,9 @@ type Stats struct {
 	Rejected uint64
 	// Retries counts publishes that failed and were queued again.
 	Retries uint64
+	// NoSubscribers counts PUBACKs with reason "no matching subscribers"
+	// (0x10): the broker dropped the message, so it was kept and retried.
+	NoSubscribers uint64
 	// Connects counts successful connections; Reconnects is Connects-1.
 	Connects, Reconnects uint64
 	// Connected reports whether a connection is up now.
@@ -167,6 +175,7 @@ type Publisher struct {
 
 	inflight              atomic.Int64
 	acked, rejected, retr atomic.Uint64
+	noSubs                atomic.Uint64
 	connects              atomic.Uint64
 	connected             atomic.Bool
 	connUp                chan struct{} // wake-up for the pump
@@ -499,6 +508,12 @@ func (p *Publisher) publish(ctx context.Context, e outbox.Entry) {
 	defer cancel()
 	resp, err := p.cm.Publish(pctx, &paho.Publish{QoS: 1, Topic: e.Topic, Payload: e.Payload})
 	switch {
+	case err == nil && resp != nil && resp.ReasonCode == reasonNoMatchingSubscribers && !p.cfg.AcceptNoSubscribers:
+		// The broker took the message but nobody (not even a persistent
+		// session) subscribes, so it was dropped: typically the ingest has
+		// not re-subscribed after a broker restart. Keep it and retry.
+		p.noSubs.Add(1)
+		p.retry(ctx, e)
 	case err == nil:
 		if aerr := p.ob.Ack(e.ID); aerr == nil {
 			p.acked.Add(1)
@@ -506,19 +521,27 @@ func (p *Publisher) publish(ctx context.Context, e outbox.Entry) {
 	case resp != nil && permanent(resp.ReasonCode):
 		p.reject(e, resp.ReasonCode)
 	default:
-		p.retr.Add(1)
-		p.ob.Release(e.ID)
-		if ctx.Err() == nil {
-			// Let the connection manager notice a dead connection before
-			// the pump claims again.
-			t := time.NewTimer(p.backoff(1) / 4)
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				t.Stop()
-			}
+		p.retry(ctx, e)
+	}
+}
+
+// reasonNoMatchingSubscribers is the MQTT v5 PUBACK reason code 0x10.
+const reasonNoMatchingSubscribers = 0x10
+
+// retry returns e to the outbox after a short jittered pause, which also
+// lets the connection manager notice a dead connection before the pump
+// claims again.
+func (p *Publisher) retry(ctx context.Context, e outbox.Entry) {
+	p.retr.Add(1)
+	if ctx.Err() == nil {
+		t := time.NewTimer(p.backoff(1))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
 		}
 	}
+	p.ob.Release(e.ID)
 }
 
 // reject moves an entry the broker refused for good to StateDir/rejected
@@ -543,7 +566,7 @@ func (p *Publisher) Stats() Stats {
 	c := p.connects.Load()
 	s := Stats{
 		Queued: os.Entries, InFlight: int(p.inflight.Load()),
-		Acked: p.acked.Load(), Rejected: p.rejected.Load(), Retries: p.retr.Load(),
+		Acked: p.acked.Load(), Rejected: p.rejected.Load(), Retries: p.retr.Load(), NoSubscribers: p.noSubs.Load(),
 		Connects: c, Connected: p.connected.Load(), Quarantined: os.Quarantined,
 	}
 	if c > 0 {

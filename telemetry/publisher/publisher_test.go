@@ -296,3 +296,25 @@ func TestStateDirPermissions(t *testing.T) {
 		}
 	}
 }
+
+// Mosquitto answers "no matching subscribers" (0x10) and drops the message
+// when nobody subscribes, as right after a broker restart before the ingest
+// re-subscribes. The publisher keeps such messages and retries them.
+func TestNoMatchingSubscribersKeptAndRetried(t *testing.T) {
+	t.Parallel()
+	m := testenv.StartMosquitto(t, testenv.MosquittoConfig{})
+	url := "mqtt://" + m.Addr
+	dev := uuid.New()
+	p := newPub(t, publisher.Config{ServerURL: url, InsecurePlaintext: true, DeviceID: dev})
+	publishN(t, p, dev, 0, 10)
+	deadline := time.Now().Add(10 * time.Second)
+	for p.Stats().NoSubscribers == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if st := p.Stats(); st.NoSubscribers == 0 || st.Queued != 10 {
+		t.Fatalf("without subscribers: %+v", st)
+	}
+	ch := brokertest.Subscribe(t, url, nil, "sub-"+uuid.NewString(), "iomt/v1/+/telemetry/+")
+	receive(t, ch, 10)
+	waitDrained(t, p)
+}
