@@ -148,4 +148,3 @@ func TestInteropJWXEnvelopeAccepted(t *testing.T) {
 		})
 	}
 }
-
