@@ -65,9 +65,16 @@ func decodeDateTime(c Characteristic, prefix string, b []byte, off int) (time.Ti
 	return time.Date(year, time.Month(month), day, hour, minute, sec, 0, time.UTC), nil
 }
 
+// daysIn returns the length of month (1–12) in the proleptic Gregorian
+// calendar, which Date Time uses from its first year, 1582.
 func daysIn(year, month int) int {
-	return time.Date(year, time.Month(month)+1, 0, 0, 0, 0, 0, time.UTC).Day()
+	if month == 2 && year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+		return 29
+	}
+	return int(monthDays[month])
 }
+
+var monthDays = [13]uint8{0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31}
 
 // AppendDateTime appends the Date Time (0x2A08) encoding of t's wall-clock
 // fields in t's own location; sub-second parts are truncated. The zero time

@@ -178,51 +178,16 @@ func (f format) encode(v float64, shift int) (uint32, error) {
 	case v == 0:
 		return 0, nil
 	}
-	fits := func(k int) (int64, int, bool) {
-		e := k - shift
-		if e < f.minExp() || e > f.maxExp() {
-			return 0, 0, false
-		}
-		var s float64
-		if k >= 0 {
-			s = math.Round(v / tenTo(k))
-		} else {
-			s = math.Round(v * tenTo(-k))
-		}
-		if math.Abs(s) > float64(f.maxMant()+1) {
-			return 0, 0, false
-		}
-		m := int64(s)
-		if m > f.maxMant() || m < -f.maxMant()-1 || f.isSpecialMantissa(m, e) {
-			return 0, 0, false
-		}
-		return m, e, true
+	if r, ok := f.exact(v, shift); ok {
+		return r, nil
 	}
-	lo, hi := f.minExp()+shift, f.maxExp()+shift
-	try := func(k int) (uint32, bool) {
-		if m, e, ok := fits(k); ok && scale(m, k) == v {
-			return f.join(m, e), true
-		}
-		return 0, false
-	}
-	if 0 >= lo && 0 <= hi {
-		if r, ok := try(0); ok {
-			return r, nil
-		}
-	}
-	for k := min(-1, hi); k >= lo; k-- {
-		if r, ok := try(k); ok {
-			return r, nil
-		}
-	}
-	for k := max(1, lo); k <= hi; k++ {
-		if r, ok := try(k); ok {
-			return r, nil
-		}
-	}
-	// No exact encoding: round at the finest resolution that fits.
-	for k := lo; k <= hi; k++ {
-		if m, e, ok := fits(k); ok {
+	// No exact encoding: round at the finest resolution that fits, then
+	// respell the rounded number in its canonical form.
+	for k := f.minExp() + shift; k <= f.maxExp()+shift; k++ {
+		if m, e, ok := f.fits(v, k, shift); ok {
+			if r, ok := f.exact(scale(m, k), shift); ok {
+				return r, nil
+			}
 			return f.join(m, e), nil
 		}
 	}
@@ -293,3 +258,54 @@ func (x Float) Mantissa() int { m, _ := floatFormat.split(uint32(x)); return int
 
 // Exponent returns the signed 8-bit exponent.
 func (x Float) Exponent() int { _, e := floatFormat.split(uint32(x)); return e }
+
+// fits returns the mantissa and exponent of v rounded at effective exponent
+// k (= exponent + shift), if they are in range and not a special value.
+func (f format) fits(v float64, k, shift int) (int64, int, bool) {
+	e := k - shift
+	if e < f.minExp() || e > f.maxExp() {
+		return 0, 0, false
+	}
+	var s float64
+	if k >= 0 {
+		s = math.Round(v / tenTo(k))
+	} else {
+		s = math.Round(v * tenTo(-k))
+	}
+	if math.Abs(s) > float64(f.maxMant()+1) {
+		return 0, 0, false
+	}
+	m := int64(s)
+	if m > f.maxMant() || m < -f.maxMant()-1 || f.isSpecialMantissa(m, e) {
+		return 0, 0, false
+	}
+	return m, e, true
+}
+
+// exact returns the canonical exact encoding of v, if there is one: the
+// effective exponent 0 first, then finer resolutions, then coarser ones.
+func (f format) exact(v float64, shift int) (uint32, bool) {
+	lo, hi := f.minExp()+shift, f.maxExp()+shift
+	try := func(k int) (uint32, bool) {
+		if m, e, ok := f.fits(v, k, shift); ok && scale(m, k) == v {
+			return f.join(m, e), true
+		}
+		return 0, false
+	}
+	if lo <= 0 && 0 <= hi {
+		if r, ok := try(0); ok {
+			return r, true
+		}
+	}
+	for k := min(-1, hi); k >= lo; k-- {
+		if r, ok := try(k); ok {
+			return r, true
+		}
+	}
+	for k := max(1, lo); k <= hi; k++ {
+		if r, ok := try(k); ok {
+			return r, true
+		}
+	}
+	return 0, false
+}

@@ -78,9 +78,9 @@ func TestSFloatDecode(t *testing.T) {
 		m, e int
 	}{
 		{0x0078, 120, 120, 0},
-		{0xF0A1, 16.1, 161, -1},  // exponent -1
-		{0x0FFF, -1, -1, 0},      // mantissa -1
-		{0x8001, 1e-8, 1, -8},    // smallest exponent
+		{0xF0A1, 16.1, 161, -1},   // exponent -1
+		{0x0FFF, -1, -1, 0},       // mantissa -1
+		{0x8001, 1e-8, 1, -8},     // smallest exponent
 		{0x77FD, 2045e7, 2045, 7}, // largest ordinary
 		{0x0801 | 0x1000, -20470, -2047, 1},
 		{0xE3E8, 10, 1000, -2},
