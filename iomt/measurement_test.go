@@ -224,7 +224,7 @@ func TestMeasurementStatus(t *testing.T) {
 	if (StatusPulseBelowRange).PulseRange() != StatusPulseBelowRange || MeasurementStatus(0).PulseRange() != 0 {
 		t.Fatal("PulseRange")
 	}
-	if !MeasurementStatus(0x3f &^ (1 << 4)).Valid() || MeasurementStatus(0x18).Valid() || MeasurementStatus(0x40).Valid() {
+	if !MeasurementStatus(0x3f&^(1<<4)).Valid() || MeasurementStatus(0x18).Valid() || MeasurementStatus(0x40).Valid() {
 		t.Fatal("Valid")
 	}
 }
