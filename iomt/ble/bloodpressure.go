@@ -121,13 +121,14 @@ func (r *reader) sfloatScaled(field string, optional bool, shift int) (float64, 
 	if err != nil {
 		return 0, err
 	}
-	switch sfloatFormat.special(uint32(raw)) {
-	case NotSpecial:
-		return sfloatFormat.value(uint32(raw), shift), nil
-	case NaN:
-		if optional {
-			return 0, nil
-		}
+	// Inline SFLOAT split: sign-extend the 12-bit mantissa and 4-bit exponent.
+	m := int64(int16(raw<<4) >> 4)
+	e := int(int16(raw) >> 12)
+	if e != 0 || (m < 0x7FE && m > -0x7FE) {
+		return scale(m, e+shift), nil
+	}
+	if raw == uint16(SFloatNaN) && optional {
+		return 0, nil
 	}
 	return 0, &FieldError{r.c, field, at, ErrSpecialValue}
 }

@@ -211,3 +211,29 @@ func TestSFloatExhaustiveRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestReaderSFloatMatchesSFloat checks the decoders' inlined SFLOAT path
+// against SFloat for all 65536 values, optional and required.
+func TestReaderSFloatMatchesSFloat(t *testing.T) {
+	for raw := 0; raw <= 0xFFFF; raw++ {
+		s := SFloat(raw)
+		for _, optional := range []bool{false, true} {
+			r := reader{c: BloodPressureMeasurementCharacteristic, b: []byte{byte(raw), byte(raw >> 8)}}
+			v, err := r.sfloat("x", optional)
+			switch {
+			case s.Special() == NotSpecial:
+				if err != nil || v != s.Float64() {
+					t.Fatalf("%#04x: %v, %v; want %v", raw, v, err, s.Float64())
+				}
+			case s == SFloatNaN && optional:
+				if err != nil || v != 0 {
+					t.Fatalf("optional NaN: %v, %v", v, err)
+				}
+			default:
+				if !errors.Is(err, ErrSpecialValue) {
+					t.Fatalf("%#04x (%v, optional %v): err = %v", raw, s.Special(), optional, err)
+				}
+			}
+		}
+	}
+}
