@@ -153,3 +153,28 @@ func FuzzNewSFloat(f *testing.F) {
 		}
 	})
 }
+
+func FuzzDecodeDateTime(f *testing.F) {
+	f.Add(mustHex(f, "EA 07 01 01 08 1E 00"))
+	f.Add(mustHex(f, "E8 07 02 1D 17 3B 3B"))
+	f.Add(make([]byte, 7))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		tm, err := DecodeDateTime(b)
+		if err != nil {
+			checkFieldError(t, err)
+			return
+		}
+		enc, err := AppendDateTime(nil, tm)
+		if err != nil {
+			t.Fatalf("decoded time does not encode: %v", err)
+		}
+		// Byte-exact unless the date was unknown (its clock fields are dropped).
+		if !tm.IsZero() && !bytes.Equal(enc, b) {
+			t.Fatalf("re-encoded % X, input % X", enc, b)
+		}
+		back, err := DecodeDateTime(enc)
+		if err != nil || !back.Equal(tm) {
+			t.Fatalf("round trip %v -> %v (%v)", tm, back, err)
+		}
+	})
+}
