@@ -224,6 +224,8 @@ func TestNewObservationsRejects(t *testing.T) {
 		{"no time", Record{Device: testDevice, Patient: testPatient, Reading: iomt.HeartRate{BPM: 60}}, iomt.ErrMissingTime},
 		{"systolic below diastolic", Record{Device: testDevice, Patient: testPatient, Reading: iomt.BloodPressure{
 			Systolic: 70, Diastolic: 80, MeasuredAt: testTime}}, iomt.ErrInconsistent},
+		{"year beyond FHIR dateTime", Record{Device: testDevice, Patient: testPatient, Reading: iomt.HeartRate{
+			BPM: 60, MeasuredAt: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}}, ErrInvalidReading},
 		{"glucose NaN", Record{Device: testDevice, Patient: testPatient, Reading: &iomt.Glucose{
 			Concentration: nan(), MeasuredAt: testTime}}, iomt.ErrNotFinite},
 	}

@@ -175,6 +175,10 @@ func validate(r iomt.Reading) error {
 	if err := r.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidReading, err)
 	}
+	// FHIR dateTime has four-digit years.
+	if y := r.Time().Year(); y < 1 || y > 9999 {
+		return fmt.Errorf("%w: ts outside the FHIR dateTime years 0001-9999", ErrInvalidReading)
+	}
 	return nil
 }
 
