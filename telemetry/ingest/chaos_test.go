@@ -18,6 +18,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/openiomt/sdk/internal/testenv"
+	"github.com/openiomt/sdk/iomt"
+	"github.com/openiomt/sdk/telemetry"
 	"github.com/openiomt/sdk/telemetry/ingest"
 	"github.com/openiomt/sdk/telemetry/publisher"
 	"github.com/openiomt/sdk/telemetry/store"
@@ -45,8 +47,12 @@ func chaosChild() bool {
 // recording the last one handed to the publisher in a progress file, then
 // waits for the outbox to drain.
 func chaosDevice() int {
-	dev := uuid.MustParse(os.Getenv("IOMT_CHAOS_DEV"))
-	pat := uuid.MustParse(os.Getenv("IOMT_CHAOS_PAT"))
+	key, dev, err := telemetry.LoadPrivateJWKFile(os.Getenv("IOMT_CHAOS_KEY"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "device key:", err)
+		return 3
+	}
+	pat := iomt.MustParsePatientID(os.Getenv("IOMT_CHAOS_PAT"))
 	n, _ := strconv.Atoi(os.Getenv("IOMT_CHAOS_N"))
 	dir := os.Getenv("IOMT_CHAOS_STATE")
 	progress := filepath.Join(dir, "progress")
@@ -61,10 +67,17 @@ func chaosDevice() int {
 		fmt.Fprintln(os.Stderr, "device:", err)
 		return 3
 	}
-	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	topic := telemetry.Topic(dev, iomt.KindBloodPressure)
 	for seq := next; seq <= uint64(n); seq++ {
-		env := makeEnvelope(dev, pat, seq, base.Add(time.Duration(seq)*time.Second))
-		if err := p.PublishEnvelope(context.Background(), topic(dev), env); err != nil {
+		// Explicit sequence numbers (SignPayload, no SequenceStore): a
+		// reading re-sent after the crash keeps its number, so the store
+		// can recognise it.
+		env, err := signEnvelope(key, dev, pat, seq, time.Now())
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "device sign:", err)
+			return 3
+		}
+		if err := p.PublishEnvelope(context.Background(), topic, env); err != nil {
 			fmt.Fprintln(os.Stderr, "device publish:", err)
 			return 3
 		}
@@ -93,9 +106,19 @@ func chaosIngest() int {
 		return 3
 	}
 	defer s.Close()
+	keys, err := telemetry.LoadJWKSFile(os.Getenv("IOMT_CHAOS_JWKS"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "ingest keys:", err)
+		return 3
+	}
+	v, err := telemetry.NewVerifier(telemetry.VerifierConfig{Keys: keys, Replay: ingest.NoReplayWindow{}})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "ingest verifier:", err)
+		return 3
+	}
 	in, err := ingest.New(ingest.Config{ServerURL: os.Getenv("IOMT_CHAOS_URL"), InsecurePlaintext: true,
 		ClientID: os.Getenv("IOMT_CHAOS_ID"), Group: os.Getenv("IOMT_CHAOS_GROUP"),
-		Verifier: newTestVerifier(), Rule: testRule, Store: s})
+		Verifier: ingest.FromTelemetry(v), Store: s})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "ingest:", err)
 		return 3
@@ -198,8 +221,15 @@ func TestChaosExactlyOnce(t *testing.T) {
 	url := "mqtt://" + m.Addr
 	group := "chaos" + uuid.NewString()[:8]
 
+	f := newFleet()
+	pat := mustPat()
+	fleetDevs := make([]*device, chaosDevices)
+	for i := range fleetDevs {
+		fleetDevs[i] = f.add(t, pat)
+	}
+	jwks := f.writeJWKS(t)
 	workerEnv := func(i int) []string {
-		return []string{"IOMT_CHAOS_CHILD=ingest", "IOMT_CHAOS_URL=" + url, "IOMT_CHAOS_DSN=" + dsn,
+		return []string{"IOMT_CHAOS_CHILD=ingest", "IOMT_CHAOS_URL=" + url, "IOMT_CHAOS_DSN=" + dsn, "IOMT_CHAOS_JWKS=" + jwks,
 			"IOMT_CHAOS_GROUP=" + group, fmt.Sprintf("IOMT_CHAOS_ID=%s-w%d", group, i)}
 	}
 	workers := make([]*child, chaosWorkers)
@@ -209,17 +239,22 @@ func TestChaosExactlyOnce(t *testing.T) {
 	}
 	time.Sleep(300 * time.Millisecond) // subscriptions
 
-	type device struct {
+	type proc struct {
 		env []string
 		c   *child
 	}
-	devs := make([]*device, chaosDevices)
-	pat := uuid.New()
-	ids := make([]uuid.UUID, chaosDevices)
+	devs := make([]*proc, chaosDevices)
+	ids := make([]iomt.DeviceID, chaosDevices)
 	for i := range devs {
-		ids[i] = uuid.New()
-		devs[i] = &device{env: []string{"IOMT_CHAOS_CHILD=device", "IOMT_CHAOS_URL=" + url,
-			"IOMT_CHAOS_DEV=" + ids[i].String(), "IOMT_CHAOS_PAT=" + pat.String(),
+		ids[i] = fleetDevs[i].id
+		keyFile := filepath.Join(t.TempDir(), "device.jwk")
+		kb, err := telemetry.MarshalPrivateJWK(fleetDevs[i].key, ids[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(keyFile, kb, 0o600)
+		devs[i] = &proc{env: []string{"IOMT_CHAOS_CHILD=device", "IOMT_CHAOS_URL=" + url,
+			"IOMT_CHAOS_KEY=" + keyFile, "IOMT_CHAOS_PAT=" + pat.String(),
 			fmt.Sprintf("IOMT_CHAOS_N=%d", chaosPerDevice), "IOMT_CHAOS_STATE=" + t.TempDir()}}
 		devs[i].c = spawn(t, devs[i].env...)
 	}
@@ -287,7 +322,7 @@ func TestChaosExactlyOnce(t *testing.T) {
 	}
 	for _, id := range ids {
 		var n, lo, hi int64
-		conn.QueryRow(ctx, `SELECT COUNT(*), MIN(seq), MAX(seq) FROM iomt_readings WHERE device_id = $1`, id).Scan(&n, &lo, &hi)
+		conn.QueryRow(ctx, `SELECT COUNT(*), MIN(seq), MAX(seq) FROM iomt_readings WHERE device_id = $1`, id.String()).Scan(&n, &lo, &hi)
 		if n != chaosPerDevice || lo != 1 || hi != chaosPerDevice {
 			t.Errorf("device has %d readings, seq %d..%d; want 1..%d", n, lo, hi, chaosPerDevice)
 		}

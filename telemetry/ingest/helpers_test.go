@@ -1,105 +1,101 @@
 package ingest_test
 
 import (
-	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"sync"
+	"crypto"
+	"os"
+	"path/filepath"
+	"testing"
 	"time"
 
-	"github.com/google/uuid"
-
+	"github.com/openiomt/sdk/iomt"
+	"github.com/openiomt/sdk/telemetry"
 	"github.com/openiomt/sdk/telemetry/ingest"
-	"github.com/openiomt/sdk/telemetry/store"
 )
 
-// testVerifier stands in for telemetry.Verifier: envelopes are JSON with an
-// HMAC, a topic check and a committed-sequence replay set.
-type testVerifier struct {
-	mu   sync.Mutex
-	seen map[[2]uint64]bool
+// fleet is a set of devices with real keys and a verifier that knows them.
+type fleet struct {
+	res *telemetry.MemoryResolver
 }
 
-var (
-	errSig    = errors.New("test: bad signature")
-	errReplay = errors.New("test: replay")
-	errTopic  = errors.New("test: topic mismatch")
-	macKey    = []byte("test key, not a secret")
-)
-
-type env struct {
-	Dev  uuid.UUID       `json:"dev"`
-	Pat  uuid.UUID       `json:"pat"`
-	Seq  uint64          `json:"seq"`
-	TS   time.Time       `json:"ts"`
-	Kind string          `json:"kind"`
-	Data json.RawMessage `json:"data"`
-	MAC  string          `json:"mac,omitempty"`
+type device struct {
+	id  iomt.DeviceID
+	pat iomt.PatientID
+	key crypto.Signer
 }
 
-func mac(e env) string {
-	e.MAC = ""
-	b, _ := json.Marshal(e)
-	m := hmac.New(sha256.New, macKey)
-	m.Write(b)
-	return hex.EncodeToString(m.Sum(nil))
+func newFleet() *fleet { return &fleet{res: &telemetry.MemoryResolver{}} }
+
+func mustDev() iomt.DeviceID {
+	id, err := iomt.NewDeviceID(nil)
+	if err != nil {
+		panic(err)
+	}
+	return id
 }
 
-func makeEnvelope(dev, pat uuid.UUID, seq uint64, ts time.Time) []byte {
-	e := env{Dev: dev, Pat: pat, Seq: seq, TS: ts.UTC(), Kind: "blood_pressure", Data: json.RawMessage(fmt.Sprintf(`{"sys":%d,"dia":80,"unit":0}`, 100+seq%60))}
-	e.MAC = mac(e)
-	b, _ := json.Marshal(e)
+func mustPat() iomt.PatientID {
+	id, err := iomt.NewPatientID(nil)
+	if err != nil {
+		panic(err)
+	}
+	return id
+}
+
+func (f *fleet) add(t testing.TB, pat iomt.PatientID) *device {
+	t.Helper()
+	key, err := telemetry.GenerateKey(telemetry.ES256, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &device{id: mustDev(), pat: pat, key: key}
+	if err := f.res.Add(d.id, key.Public()); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// verifier returns an ingest Verifier over the real telemetry.Verifier.
+func (f *fleet) verifier(t testing.TB) ingest.Verifier {
+	t.Helper()
+	v, err := telemetry.NewVerifier(telemetry.VerifierConfig{Keys: f.res, Replay: ingest.NoReplayWindow{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ingest.FromTelemetry(v)
+}
+
+// writeJWKS writes the fleet's public keys for child processes.
+func (f *fleet) writeJWKS(t testing.TB) string {
+	t.Helper()
+	b, err := f.res.MarshalJWKS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "fleet.jwks")
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func bp(seq uint64, at time.Time) iomt.BloodPressure {
+	return iomt.BloodPressure{Systolic: float64(100 + seq%80), Diastolic: 70, Pulse: 64, Unit: iomt.MmHg, MeasuredAt: at}
+}
+
+// envelope signs reading number seq, measured at at.
+func (d *device) envelope(t testing.TB, seq uint64, at time.Time) []byte {
+	t.Helper()
+	b, err := signEnvelope(d.key, d.id, d.pat, seq, at)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return b
 }
 
-func newTestVerifier() *testVerifier { return &testVerifier{seen: map[[2]uint64]bool{}} }
-
-func key(r store.Reading) [2]uint64 {
-	return [2]uint64{uint64(r.DeviceID[0])<<56 | uint64(r.DeviceID[1])<<48 | uint64(r.DeviceID[15]), r.Seq}
+func signEnvelope(key crypto.Signer, dev iomt.DeviceID, pat iomt.PatientID, seq uint64, at time.Time) ([]byte, error) {
+	at = at.UTC().Truncate(time.Millisecond)
+	return telemetry.SignPayload(key, &telemetry.Payload{Version: 1, Device: dev, Patient: pat, Seq: seq, Time: at,
+		Kind: iomt.KindBloodPressure, Reading: bp(seq, at)}, nil)
 }
 
-func (v *testVerifier) Check(_ context.Context, topic string, b []byte) (ingest.Accepted, error) {
-	var e env
-	if err := json.Unmarshal(b, &e); err != nil {
-		return ingest.Accepted{}, errSig
-	}
-	if !hmac.Equal([]byte(mac(e)), []byte(e.MAC)) {
-		return ingest.Accepted{}, errSig
-	}
-	if topic != "iomt/v1/"+e.Dev.String()+"/telemetry/"+e.Kind {
-		return ingest.Accepted{}, errTopic
-	}
-	r := store.Reading{DeviceID: e.Dev, PatientID: e.Pat, Seq: e.Seq, Time: e.TS, Kind: e.Kind, Data: e.Data}
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if v.seen[key(r)] {
-		return ingest.Accepted{}, errReplay
-	}
-	return ingest.Accepted{Reading: r}, nil
-}
-
-func (v *testVerifier) Commit(_ context.Context, a ingest.Accepted) error {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if v.seen[key(a.Reading)] {
-		return errReplay
-	}
-	v.seen[key(a.Reading)] = true
-	return nil
-}
-
-func testRule(err error) string {
-	switch {
-	case errors.Is(err, errSig):
-		return "signature"
-	case errors.Is(err, errReplay):
-		return "replay"
-	case errors.Is(err, errTopic):
-		return "topic"
-	}
-	return ""
-}
+func (d *device) topic() string { return telemetry.Topic(d.id, iomt.KindBloodPressure) }

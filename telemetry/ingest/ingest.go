@@ -16,9 +16,10 @@ import (
 
 	"github.com/eclipse/paho.golang/autopaho"
 	"github.com/eclipse/paho.golang/paho"
-	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/openiomt/sdk/iomt"
+	"github.com/openiomt/sdk/telemetry"
 	"github.com/openiomt/sdk/telemetry/store"
 )
 
@@ -91,7 +92,7 @@ type Config struct {
 	// Store receives accepted readings (required).
 	Store store.Store
 	// Rule names the rejection rule of a Verifier error for metrics and
-	// logs (e.g. telemetry.Rule); nil or "" means "rejected".
+	// logs. Nil means telemetry.Rule; an empty name becomes "rejected".
 	Rule func(error) string
 	// BatchSize bounds the messages committed together (DefaultBatchSize,
 	// at most MaxBatchSize). A batch takes whatever has arrived; under load
@@ -196,7 +197,7 @@ func New(cfg Config) (*Ingest, error) {
 	}
 	in := &Ingest{
 		cfg: cfg, log: log,
-		filter:     "$share/" + cfg.Group + "/iomt/v1/+/telemetry/+",
+		filter:     "$share/" + cfg.Group + "/" + telemetry.TelemetryFilter,
 		jobs:       make(chan job, cfg.MaxInFlight),
 		results:    make(chan result, cfg.MaxInFlight),
 		rejectedBy: map[string]uint64{},
@@ -289,8 +290,8 @@ func prepare(cfg *Config) (*url.URL, *tls.Config, error) {
 	if cfg.Group == "" {
 		cfg.Group = DefaultGroup
 	}
-	if len(cfg.Group) > 64 || strings.ContainsAny(cfg.Group, "/+#\x00 ") {
-		return nil, nil, bad("Group", "must be 1-64 characters without / + # or space")
+	if _, err := telemetry.SharedSubscription(cfg.Group); err != nil {
+		return nil, nil, bad("Group", "must be 1-64 printable characters without / + # or space")
 	}
 	if cfg.DeadLetterTopic != "" && (strings.ContainsAny(cfg.DeadLetterTopic, "+#\x00") || strings.HasPrefix(cfg.DeadLetterTopic, "iomt/v1/")) {
 		return nil, nil, bad("DeadLetterTopic", "must have no wildcards and lie outside iomt/v1/")
@@ -324,6 +325,9 @@ func prepare(cfg *Config) (*url.URL, *tls.Config, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Rule == nil {
+		cfg.Rule = telemetry.Rule
 	}
 	u, err := url.Parse(cfg.ServerURL)
 	if err != nil || u.Host == "" {
@@ -400,10 +404,8 @@ func (in *Ingest) check(j job) result {
 	acc, err := in.cfg.Verifier.Check(in.ctx, j.pkt.Topic, j.pkt.Payload)
 	if err != nil {
 		r.reason = ReasonRejected
-		if in.cfg.Rule != nil {
-			if s := in.cfg.Rule(err); s != "" {
-				r.reason = s
-			}
+		if s := in.cfg.Rule(err); s != "" {
+			r.reason = s
 		}
 		return r
 	}
@@ -417,17 +419,10 @@ func (in *Ingest) check(j job) result {
 	return r
 }
 
-// topicDevice extracts the device UUID from iomt/v1/{device}/telemetry/{kind}.
-func topicDevice(topic string) (uuid.UUID, bool) {
-	parts := strings.Split(topic, "/")
-	if len(parts) != 5 || parts[0] != "iomt" || parts[1] != "v1" || parts[3] != "telemetry" || parts[4] == "" || len(parts[2]) != 36 {
-		return uuid.Nil, false
-	}
-	id, err := uuid.Parse(parts[2])
-	if err != nil || id.String() != parts[2] {
-		return uuid.Nil, false
-	}
-	return id, true
+// topicDevice extracts the device from iomt/v1/{device}/telemetry/{kind}.
+func topicDevice(topic string) (iomt.DeviceID, bool) {
+	dev, _, err := telemetry.ParseTopic(topic)
+	return dev, err == nil
 }
 
 // batcher collects results and commits them in batches: a batch takes

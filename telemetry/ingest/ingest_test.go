@@ -15,6 +15,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/openiomt/sdk/internal/testenv"
+	"github.com/openiomt/sdk/iomt"
 	"github.com/openiomt/sdk/telemetry/ingest"
 	"github.com/openiomt/sdk/telemetry/internal/brokertest"
 	"github.com/openiomt/sdk/telemetry/publisher"
@@ -27,8 +28,6 @@ func TestMain(m *testing.M) {
 	}
 	goleak.VerifyTestMain(m)
 }
-
-func topic(dev uuid.UUID) string { return "iomt/v1/" + dev.String() + "/telemetry/blood_pressure" }
 
 func sqliteStore(t *testing.T) *store.SQLite {
 	t.Helper()
@@ -46,10 +45,7 @@ func startIngest(t *testing.T, cfg ingest.Config) *ingest.Ingest {
 		cfg.ClientID = "ingest-" + uuid.NewString()
 	}
 	if cfg.Verifier == nil {
-		cfg.Verifier = newTestVerifier()
-	}
-	if cfg.Rule == nil {
-		cfg.Rule = testRule
+		t.Fatal("no verifier")
 	}
 	in, err := ingest.New(cfg)
 	if err != nil {
@@ -65,7 +61,7 @@ func startIngest(t *testing.T, cfg ingest.Config) *ingest.Ingest {
 	return in
 }
 
-func startDevice(t *testing.T, url string, dev uuid.UUID) *publisher.Publisher {
+func startDevice(t *testing.T, url string, dev iomt.DeviceID) *publisher.Publisher {
 	t.Helper()
 	p, err := publisher.New(publisher.Config{ServerURL: url, InsecurePlaintext: true, DeviceID: dev, StateDir: t.TempDir(),
 		MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
@@ -107,19 +103,22 @@ func TestTwoWorkersShareAndStoreExactlyOnce(t *testing.T) {
 	s := sqliteStore(t)
 	group := "g" + uuid.NewString()[:8]
 	reg := prometheus.NewRegistry()
-	w1 := startIngest(t, ingest.Config{ServerURL: b.URL, InsecurePlaintext: true, Group: group, Store: s, Registerer: reg})
-	w2 := startIngest(t, ingest.Config{ServerURL: b.URL, InsecurePlaintext: true, Group: group, Store: s, Registerer: reg})
-	dev, pat := uuid.New(), uuid.New()
-	p := startDevice(t, b.URL, dev)
-	at := time.Now()
+	f := newFleet()
+	d := f.add(t, mustPat())
+	w1 := startIngest(t, ingest.Config{ServerURL: b.URL, InsecurePlaintext: true, Group: group, Store: s, Registerer: reg, Verifier: f.verifier(t)})
+	w2 := startIngest(t, ingest.Config{ServerURL: b.URL, InsecurePlaintext: true, Group: group, Store: s, Registerer: reg, Verifier: f.verifier(t)})
+	p := startDevice(t, b.URL, d.id)
+	at := time.Now().Add(-time.Hour)
+	var envs [][]byte
 	for i := 1; i <= 500; i++ {
-		if err := p.PublishEnvelope(context.Background(), topic(dev), makeEnvelope(dev, pat, uint64(i), at.Add(time.Duration(i)*time.Millisecond))); err != nil {
+		envs = append(envs, d.envelope(t, uint64(i), at.Add(time.Duration(i)*time.Second)))
+		if err := p.PublishEnvelope(context.Background(), d.topic(), envs[i-1]); err != nil {
 			t.Fatal(err)
 		}
 	}
-	// The same readings again, as after a device crash before PUBACK.
-	for i := 1; i <= 50; i++ {
-		p.PublishEnvelope(context.Background(), topic(dev), makeEnvelope(dev, pat, uint64(i), at.Add(time.Duration(i)*time.Millisecond)))
+	// The same envelopes again, as after a device crash before PUBACK.
+	for i := 0; i < 50; i++ {
+		p.PublishEnvelope(context.Background(), d.topic(), envs[i])
 	}
 	waitFor(t, "500 rows", func() bool { return count(t, s) == 500 })
 	waitFor(t, "all acked", func() bool { return w1.Stats().Acked+w2.Stats().Acked == 550 })
@@ -130,8 +129,8 @@ func TestTwoWorkersShareAndStoreExactlyOnce(t *testing.T) {
 	if s1.Stored+s2.Stored != 500 {
 		t.Errorf("stored %d+%d, want 500", s1.Stored, s2.Stored)
 	}
-	if got := s1.Duplicates + s2.Duplicates + s1.RejectedBy["replay"] + s2.RejectedBy["replay"]; got != 50 {
-		t.Errorf("duplicates+replays = %d, want 50", got)
+	if got := s1.Duplicates + s2.Duplicates; got != 50 {
+		t.Errorf("duplicates = %d, want 50", got)
 	}
 	if v := testutil.ToFloat64(collector(t, reg, "iomt_ingest_stored_total")); v != 500 {
 		t.Errorf("iomt_ingest_stored_total = %v, want 500", v)
@@ -164,26 +163,27 @@ func TestPoisonMessageRejectedAckedDeadLettered(t *testing.T) {
 	s := sqliteStore(t)
 	dl := "deadletter/" + uuid.NewString()[:8]
 	dead := brokertest.Subscribe(t, b.URL, nil, "dl-"+uuid.NewString(), dl+"/#")
-	in := startIngest(t, ingest.Config{ServerURL: b.URL, InsecurePlaintext: true, Group: "g" + uuid.NewString()[:8], Store: s, DeadLetterTopic: dl, MaxEnvelope: 4096})
-	dev, pat := uuid.New(), uuid.New()
-	p := startDevice(t, b.URL, dev)
-	forged := makeEnvelope(dev, pat, 1, time.Now())
-	forged[len(forged)-5] ^= 1 // tamper with the MAC
-	p.PublishEnvelope(context.Background(), topic(dev), forged)
-	p.PublishEnvelope(context.Background(), topic(dev), []byte("not json"))
-	p.PublishEnvelope(context.Background(), topic(dev), make([]byte, 5000))
+	f := newFleet()
+	d := f.add(t, mustPat())
+	in := startIngest(t, ingest.Config{ServerURL: b.URL, InsecurePlaintext: true, Group: "g" + uuid.NewString()[:8], Store: s, DeadLetterTopic: dl, MaxEnvelope: 4096, Verifier: f.verifier(t)})
+	p := startDevice(t, b.URL, d.id)
+	forged := d.envelope(t, 1, time.Now())
+	forged[len(forged)-5] ^= 1 // tamper with the signature
+	p.PublishEnvelope(context.Background(), d.topic(), forged)
+	p.PublishEnvelope(context.Background(), d.topic(), []byte("not.a.jws"))
+	p.PublishEnvelope(context.Background(), d.topic(), make([]byte, 5000))
 	for i := 2; i <= 11; i++ {
-		p.PublishEnvelope(context.Background(), topic(dev), makeEnvelope(dev, pat, uint64(i), time.Now()))
+		p.PublishEnvelope(context.Background(), d.topic(), d.envelope(t, uint64(i), time.Now()))
 	}
 	waitFor(t, "10 rows", func() bool { return count(t, s) == 10 })
 	waitFor(t, "13 acks", func() bool { return in.Stats().Acked == 13 })
 	st := in.Stats()
-	if st.RejectedBy["signature"] != 2 || st.RejectedBy[ingest.ReasonSize] != 1 || st.Rejected != 3 {
+	if st.RejectedBy["signature"] != 1 || st.RejectedBy["malformed"] != 1 || st.RejectedBy[ingest.ReasonSize] != 1 || st.Rejected != 3 {
 		t.Fatalf("RejectedBy = %v", st.RejectedBy)
 	}
 	got := map[string]int{}
 	timeout := time.After(10 * time.Second)
-	for len(got) < 2 || got[dl+"/signature"] < 2 {
+	for len(got) < 3 {
 		select {
 		case m := <-dead:
 			got[m.Topic]++
@@ -202,10 +202,11 @@ func TestImpersonationEnvelopeOnOtherDevicesTopic(t *testing.T) {
 	t.Parallel()
 	b := brokertest.StartMochi(t, brokertest.MochiConfig{})
 	s := sqliteStore(t)
-	in := startIngest(t, ingest.Config{ServerURL: b.URL, InsecurePlaintext: true, Group: "g" + uuid.NewString()[:8], Store: s})
-	devA, devB, pat := uuid.New(), uuid.New(), uuid.New()
-	pB := startDevice(t, b.URL, devB) // the attacker got hold of B's connection
-	pB.PublishEnvelope(context.Background(), topic(devB), makeEnvelope(devA, pat, 1, time.Now()))
+	f := newFleet()
+	a, bdev := f.add(t, mustPat()), f.add(t, mustPat())
+	in := startIngest(t, ingest.Config{ServerURL: b.URL, InsecurePlaintext: true, Group: "g" + uuid.NewString()[:8], Store: s, Verifier: f.verifier(t)})
+	pB := startDevice(t, b.URL, bdev.id) // the attacker got hold of B's connection
+	pB.PublishEnvelope(context.Background(), bdev.topic(), a.envelope(t, 1, time.Now()))
 	waitFor(t, "rejection", func() bool { return in.Stats().Rejected == 1 })
 	if n := count(t, s); n != 0 {
 		t.Fatalf("%d rows stored from an impersonating publish", n)
@@ -223,15 +224,17 @@ func TestImpersonationCertificateOnOtherDevicesTopic(t *testing.T) {
 	pki := brokertest.NewPKI(t)
 	b := brokertest.StartMochi(t, brokertest.MochiConfig{TLS: pki.ServerTLS(), BindDeviceTopics: true})
 	s := sqliteStore(t)
-	in := startIngest(t, ingest.Config{ServerURL: b.URL, TLS: pki.ClientTLS(t, "ingest-1"), Group: "g" + uuid.NewString()[:8], Store: s})
-	devA, devB, pat := uuid.New(), uuid.New(), uuid.New()
+	f := newFleet()
+	a, bdev := f.add(t, mustPat()), f.add(t, mustPat())
+	devA, devB := a.id, bdev.id
+	in := startIngest(t, ingest.Config{ServerURL: b.URL, TLS: pki.ClientTLS(t, "ingest-1"), Group: "g" + uuid.NewString()[:8], Store: s, Verifier: f.verifier(t)})
 	// A publisher configured as device B but holding device A's certificate.
 	p, err := publisher.New(publisher.Config{ServerURL: b.URL, TLS: pki.ClientTLS(t, devA.String()), DeviceID: devB, StateDir: t.TempDir(), MinBackoff: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Close(context.Background())
-	p.PublishEnvelope(context.Background(), topic(devB), makeEnvelope(devB, pat, 1, time.Now()))
+	p.PublishEnvelope(context.Background(), bdev.topic(), a.envelope(t, 1, time.Now()))
 	waitFor(t, "broker refusal", func() bool { return p.Stats().Rejected == 1 })
 	if b.Denied() == 0 {
 		t.Fatal("broker binding did not deny")
@@ -242,7 +245,7 @@ func TestImpersonationCertificateOnOtherDevicesTopic(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pa.Close(context.Background())
-	pa.PublishEnvelope(context.Background(), topic(devA), makeEnvelope(devA, pat, 1, time.Now()))
+	pa.PublishEnvelope(context.Background(), a.topic(), a.envelope(t, 1, time.Now()))
 	waitFor(t, "1 row", func() bool { return count(t, s) == 1 })
 	if in.Stats().Stored != 1 {
 		t.Fatalf("stats %+v", in.Stats())
@@ -268,11 +271,12 @@ func TestStoreOutageNoAckUntilCommit(t *testing.T) {
 	s := sqliteStore(t)
 	fs := &flakyStore{Store: s}
 	fs.fails.Store(3)
-	in := startIngest(t, ingest.Config{ServerURL: b.URL, InsecurePlaintext: true, Group: "g" + uuid.NewString()[:8], Store: fs})
-	dev, pat := uuid.New(), uuid.New()
-	p := startDevice(t, b.URL, dev)
+	f := newFleet()
+	d := f.add(t, mustPat())
+	in := startIngest(t, ingest.Config{ServerURL: b.URL, InsecurePlaintext: true, Group: "g" + uuid.NewString()[:8], Store: fs, Verifier: f.verifier(t)})
+	p := startDevice(t, b.URL, d.id)
 	for i := 1; i <= 20; i++ {
-		p.PublishEnvelope(context.Background(), topic(dev), makeEnvelope(dev, pat, uint64(i), time.Now()))
+		p.PublishEnvelope(context.Background(), d.topic(), d.envelope(t, uint64(i), time.Now()))
 	}
 	waitFor(t, "20 rows", func() bool { return count(t, s) == 20 })
 	st := in.Stats()
@@ -287,11 +291,12 @@ func TestIngestMosquittoPlain(t *testing.T) {
 	url := testenv.MQTTURL(t)
 	s := sqliteStore(t)
 	group := "g" + uuid.NewString()[:8]
-	startIngest(t, ingest.Config{ServerURL: url, InsecurePlaintext: true, Group: group, Store: s})
-	dev, pat := uuid.New(), uuid.New()
-	p := startDevice(t, url, dev)
+	f := newFleet()
+	d := f.add(t, mustPat())
+	startIngest(t, ingest.Config{ServerURL: url, InsecurePlaintext: true, Group: group, Store: s, Verifier: f.verifier(t)})
+	p := startDevice(t, url, d.id)
 	for i := 1; i <= 100; i++ {
-		p.PublishEnvelope(context.Background(), topic(dev), makeEnvelope(dev, pat, uint64(i), time.Now()))
+		p.PublishEnvelope(context.Background(), d.topic(), d.envelope(t, uint64(i), time.Now()))
 	}
 	// The shared broker may hold other groups' traffic; only ours counts.
 	waitFor(t, "100 rows", func() bool { return count(t, s) == 100 })
@@ -303,15 +308,16 @@ func TestIngestMosquittoMutualTLS(t *testing.T) {
 	m := testenv.StartMosquitto(t, testenv.MosquittoConfig{CAFile: pki.CAFile, CertFile: pki.CertFile, KeyFile: pki.KeyFile, RequireCertificate: true})
 	url := "mqtts://" + m.Addr
 	s := sqliteStore(t)
-	startIngest(t, ingest.Config{ServerURL: url, TLS: pki.ClientTLS(t, "ingest-1"), Store: s})
-	dev, pat := uuid.New(), uuid.New()
-	p, err := publisher.New(publisher.Config{ServerURL: url, TLS: pki.ClientTLS(t, dev.String()), DeviceID: dev, StateDir: t.TempDir()})
+	f := newFleet()
+	d := f.add(t, mustPat())
+	startIngest(t, ingest.Config{ServerURL: url, TLS: pki.ClientTLS(t, "ingest-1"), Store: s, Verifier: f.verifier(t)})
+	p, err := publisher.New(publisher.Config{ServerURL: url, TLS: pki.ClientTLS(t, d.id.String()), DeviceID: d.id, StateDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Close(context.Background())
 	for i := 1; i <= 50; i++ {
-		p.PublishEnvelope(context.Background(), topic(dev), makeEnvelope(dev, pat, uint64(i), time.Now()))
+		p.PublishEnvelope(context.Background(), d.topic(), d.envelope(t, uint64(i), time.Now()))
 	}
 	waitFor(t, "50 rows", func() bool { return count(t, s) == 50 })
 }
@@ -319,7 +325,7 @@ func TestIngestMosquittoMutualTLS(t *testing.T) {
 func TestConfigValidation(t *testing.T) {
 	t.Parallel()
 	s := sqliteStore(t)
-	v := newTestVerifier()
+	v := newFleet().verifier(t)
 	for name, cfg := range map[string]ingest.Config{
 		"no client id": {ServerURL: "mqtt://127.0.0.1:1", InsecurePlaintext: true, Verifier: v, Store: s},
 		"no verifier":  {ServerURL: "mqtt://127.0.0.1:1", InsecurePlaintext: true, ClientID: "x", Store: s},

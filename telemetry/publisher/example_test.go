@@ -8,15 +8,14 @@ import (
 	"os"
 	"time"
 
-	"github.com/google/uuid"
-
+	"github.com/openiomt/sdk/iomt"
 	"github.com/openiomt/sdk/telemetry/publisher"
 )
 
 func Example() {
 	dir, _ := os.MkdirTemp("", "device-state")
 	defer os.RemoveAll(dir)
-	dev := uuid.MustParse("6f1c2a9e-4b7d-4c1e-9a3f-2d5b8e7c1a40")
+	dev := iomt.MustParseDeviceID("6f1c2a9e-4b7d-4c1e-9a3f-2d5b8e7c1a40")
 
 	// On a real device the certificate comes from the provisioning step.
 	var deviceCert tls.Certificate

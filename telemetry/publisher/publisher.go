@@ -20,8 +20,8 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/eclipse/paho.golang/paho/session/state"
 	filestore "github.com/eclipse/paho.golang/paho/store/file"
-	"github.com/google/uuid"
-
+	"github.com/openiomt/sdk/iomt"
+	"github.com/openiomt/sdk/telemetry"
 	"github.com/openiomt/sdk/telemetry/outbox"
 )
 
@@ -61,6 +61,8 @@ var (
 	// ErrTooLarge is returned for a payload above the outbox's or the
 	// broker's limit.
 	ErrTooLarge = outbox.ErrTooLarge
+	// ErrNoSigner is returned by Publish when Config.Signer is nil.
+	ErrNoSigner = errors.New("publisher: no signer configured")
 	// ErrConfig reports an unusable Config; it arrives wrapped with the
 	// field name.
 	ErrConfig = errors.New("publisher: invalid config")
@@ -77,7 +79,11 @@ type Config struct {
 	// DeviceID is this device's UUID (required). It is the MQTT client ID
 	// (so the broker keeps the session across reconnects) and the only
 	// device allowed in published topics.
-	DeviceID uuid.UUID
+	DeviceID iomt.DeviceID
+	// Signer, when set, signs readings given to [Publisher.Publish]. Its
+	// device must be DeviceID. Use a telemetry.FileSequence as its
+	// SequenceStore so sequence numbers survive restarts.
+	Signer *telemetry.Signer
 	// TLS configures the connection. It must provide the device's client
 	// certificate through GetClientCertificate (called on every connect,
 	// so a rotated certificate is used from the next connection) or
@@ -294,8 +300,11 @@ func New(cfg Config) (*Publisher, error) {
 
 func prepare(cfg *Config) (*url.URL, *tls.Config, error) {
 	bad := func(field, why string) error { return fmt.Errorf("%w: %s %s", ErrConfig, field, why) }
-	if cfg.DeviceID == uuid.Nil {
+	if cfg.DeviceID.IsZero() {
 		return nil, nil, bad("DeviceID", "is required")
+	}
+	if cfg.Signer != nil && cfg.Signer.Device() != cfg.DeviceID {
+		return nil, nil, bad("Signer", "signs for another device")
 	}
 	if cfg.StateDir == "" {
 		return nil, nil, bad("StateDir", "is required")
@@ -405,6 +414,24 @@ func wake(ch chan struct{}) {
 	case ch <- struct{}{}:
 	default:
 	}
+}
+
+// Publish signs r with Config.Signer (which validates it, runs the PHI guard
+// and assigns the next sequence number) and queues the envelope like
+// [Publisher.PublishEnvelope]. When Publish returns nil the signed reading
+// is durably queued. Without a Signer it fails with [ErrNoSigner].
+func (p *Publisher) Publish(ctx context.Context, r iomt.Reading) error {
+	if p.cfg.Signer == nil {
+		return ErrNoSigner
+	}
+	if p.closing.Load() {
+		return ErrClosed
+	}
+	env, err := p.cfg.Signer.Sign(ctx, r)
+	if err != nil {
+		return err
+	}
+	return p.PublishEnvelope(ctx, env.Topic(), env.Compact)
 }
 
 // PublishEnvelope queues a signed envelope for topic and returns once it is

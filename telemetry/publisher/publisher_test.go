@@ -13,9 +13,12 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/openiomt/sdk/iomt"
 	"go.uber.org/goleak"
 
 	"github.com/openiomt/sdk/internal/testenv"
+	"github.com/openiomt/sdk/telemetry"
 	"github.com/openiomt/sdk/telemetry/internal/brokertest"
 	"github.com/openiomt/sdk/telemetry/outbox"
 	"github.com/openiomt/sdk/telemetry/publisher"
@@ -23,7 +26,7 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func topic(dev uuid.UUID) string { return "iomt/v1/" + dev.String() + "/telemetry/blood_pressure" }
+func topic(dev iomt.DeviceID) string { return "iomt/v1/" + dev.String() + "/telemetry/blood_pressure" }
 
 func newPub(t *testing.T, cfg publisher.Config) *publisher.Publisher {
 	t.Helper()
@@ -60,7 +63,7 @@ func receive(t *testing.T, ch <-chan brokertest.Message, n int) map[string]bool 
 	return got
 }
 
-func publishN(t *testing.T, p *publisher.Publisher, dev uuid.UUID, from, n int) {
+func publishN(t *testing.T, p *publisher.Publisher, dev iomt.DeviceID, from, n int) {
 	t.Helper()
 	for i := from; i < from+n; i++ {
 		if err := p.PublishEnvelope(context.Background(), topic(dev), []byte(fmt.Sprintf("env-%d", i))); err != nil {
@@ -84,7 +87,7 @@ func TestPublishEmbeddedBroker(t *testing.T) {
 	t.Parallel()
 	b := brokertest.StartMochi(t, brokertest.MochiConfig{})
 	ch := brokertest.Subscribe(t, b.URL, nil, "sub-"+uuid.NewString(), "iomt/v1/+/telemetry/+")
-	dev := uuid.New()
+	dev := newDev()
 	p := newPub(t, publisher.Config{ServerURL: b.URL, InsecurePlaintext: true, DeviceID: dev})
 	publishN(t, p, dev, 0, 200)
 	receive(t, ch, 200)
@@ -100,7 +103,7 @@ func TestPublishMutualTLSEmbeddedBroker(t *testing.T) {
 	pki := brokertest.NewPKI(t)
 	b := brokertest.StartMochi(t, brokertest.MochiConfig{TLS: pki.ServerTLS(), BindDeviceTopics: true})
 	ch := brokertest.Subscribe(t, b.URL, pki.ClientTLS(t, "ingest-test"), "sub-"+uuid.NewString(), "iomt/v1/+/telemetry/+")
-	dev := uuid.New()
+	dev := newDev()
 	var calls atomic.Int32
 	cert := pki.ClientCert(t, dev.String())
 	tlsCfg := &tls.Config{RootCAs: pki.Pool, GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
@@ -127,7 +130,7 @@ func TestPublishMosquittoTLSRequireCertificate(t *testing.T) {
 	m := testenv.StartMosquitto(t, testenv.MosquittoConfig{CAFile: pki.CAFile, CertFile: pki.CertFile, KeyFile: pki.KeyFile, RequireCertificate: true})
 	url := "mqtts://" + m.Addr
 	ch := brokertest.Subscribe(t, url, pki.ClientTLS(t, "ingest-test"), "sub-"+uuid.NewString(), "iomt/v1/+/telemetry/+")
-	dev := uuid.New()
+	dev := newDev()
 	p := newPub(t, publisher.Config{ServerURL: url, TLS: pki.ClientTLS(t, dev.String()), DeviceID: dev})
 	publishN(t, p, dev, 0, 100)
 	receive(t, ch, 100)
@@ -137,7 +140,7 @@ func TestPublishMosquittoTLSRequireCertificate(t *testing.T) {
 	noCert := &tls.Config{RootCAs: pki.Pool, GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
 		return &tls.Certificate{}, nil
 	}}
-	dev2 := uuid.New()
+	dev2 := newDev()
 	p2 := newPub(t, publisher.Config{ServerURL: url, TLS: noCert, DeviceID: dev2})
 	publishN(t, p2, dev2, 0, 1)
 	time.Sleep(500 * time.Millisecond)
@@ -149,7 +152,7 @@ func TestPublishMosquittoTLSRequireCertificate(t *testing.T) {
 func TestPublishMosquittoPlain(t *testing.T) {
 	t.Parallel()
 	url := testenv.MQTTURL(t)
-	dev := uuid.New()
+	dev := newDev()
 	ch := brokertest.Subscribe(t, url, nil, "sub-"+uuid.NewString(), topic(dev))
 	p := newPub(t, publisher.Config{ServerURL: url, InsecurePlaintext: true, DeviceID: dev})
 	publishN(t, p, dev, 0, 100)
@@ -163,7 +166,7 @@ func TestOfflineBacklogDeliveredAfterRestart(t *testing.T) {
 	t.Parallel()
 	b := brokertest.StartMochi(t, brokertest.MochiConfig{})
 	b.Stop()
-	dev := uuid.New()
+	dev := newDev()
 	dir := t.TempDir()
 	p, err := publisher.New(publisher.Config{ServerURL: b.URL, InsecurePlaintext: true, DeviceID: dev, StateDir: dir,
 		MinBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond})
@@ -188,7 +191,7 @@ func TestOutboxFullRejectsNewReadings(t *testing.T) {
 	t.Parallel()
 	b := brokertest.StartMochi(t, brokertest.MochiConfig{})
 	b.Stop()
-	dev := uuid.New()
+	dev := newDev()
 	p := newPub(t, publisher.Config{ServerURL: b.URL, InsecurePlaintext: true, DeviceID: dev, Outbox: outbox.Config{MaxEntries: 5}})
 	publishN(t, p, dev, 0, 5)
 	if err := p.PublishEnvelope(context.Background(), topic(dev), []byte("x")); !errors.Is(err, publisher.ErrOutboxFull) {
@@ -202,9 +205,9 @@ func TestOutboxFullRejectsNewReadings(t *testing.T) {
 // A compromised or buggy application must not publish as another device.
 func TestImpersonationTopicOfOtherDeviceRefused(t *testing.T) {
 	t.Parallel()
-	dev := uuid.New()
+	dev := newDev()
 	p := newPub(t, publisher.Config{ServerURL: "mqtt://127.0.0.1:1", InsecurePlaintext: true, DeviceID: dev})
-	for _, tp := range []string{topic(uuid.New()), "iomt/v1/" + dev.String() + "/", "iomt/v1/" + dev.String() + "/telemetry/#", "other/topic", ""} {
+	for _, tp := range []string{topic(newDev()), "iomt/v1/" + dev.String() + "/", "iomt/v1/" + dev.String() + "/telemetry/#", "other/topic", ""} {
 		if err := p.PublishEnvelope(context.Background(), tp, []byte("x")); !errors.Is(err, publisher.ErrTopic) {
 			t.Errorf("topic %q: %v, want ErrTopic", tp, err)
 		}
@@ -213,7 +216,7 @@ func TestImpersonationTopicOfOtherDeviceRefused(t *testing.T) {
 
 func TestConfigValidation(t *testing.T) {
 	t.Parallel()
-	dev := uuid.New()
+	dev := newDev()
 	dir := t.TempDir()
 	for name, cfg := range map[string]publisher.Config{
 		"plaintext without Insecure": {ServerURL: "mqtt://127.0.0.1:1883", DeviceID: dev, StateDir: dir},
@@ -232,7 +235,7 @@ func TestConfigValidation(t *testing.T) {
 
 func TestAWSIoTLimits(t *testing.T) {
 	t.Parallel()
-	dev := uuid.New()
+	dev := newDev()
 	cert := brokertest.NewPKI(t).ClientCert(t, dev.String())
 	p := newPub(t, publisher.Config{ServerURL: "mqtts://127.0.0.1:1", DeviceID: dev, AWSIoT: true,
 		TLS: &tls.Config{Certificates: []tls.Certificate{cert}}})
@@ -248,7 +251,7 @@ func TestAWSIoTLimits(t *testing.T) {
 func TestCloseIsIdempotentAndRefusesNew(t *testing.T) {
 	t.Parallel()
 	b := brokertest.StartMochi(t, brokertest.MochiConfig{})
-	dev := uuid.New()
+	dev := newDev()
 	p := newPub(t, publisher.Config{ServerURL: b.URL, InsecurePlaintext: true, DeviceID: dev})
 	publishN(t, p, dev, 0, 10)
 	if err := p.Close(context.Background()); err != nil {
@@ -285,7 +288,7 @@ func TestDeviceBuildLinksNoCloudDependencies(t *testing.T) {
 func TestStateDirPermissions(t *testing.T) {
 	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "state")
-	newPub(t, publisher.Config{ServerURL: "mqtt://127.0.0.1:1", InsecurePlaintext: true, DeviceID: uuid.New(), StateDir: dir})
+	newPub(t, publisher.Config{ServerURL: "mqtt://127.0.0.1:1", InsecurePlaintext: true, DeviceID: newDev(), StateDir: dir})
 	for _, d := range []string{dir, filepath.Join(dir, "outbox")} {
 		st, err := osStat(d)
 		if err != nil {
@@ -304,7 +307,7 @@ func TestNoMatchingSubscribersKeptAndRetried(t *testing.T) {
 	t.Parallel()
 	m := testenv.StartMosquitto(t, testenv.MosquittoConfig{})
 	url := "mqtt://" + m.Addr
-	dev := uuid.New()
+	dev := newDev()
 	p := newPub(t, publisher.Config{ServerURL: url, InsecurePlaintext: true, DeviceID: dev})
 	publishN(t, p, dev, 0, 10)
 	deadline := time.Now().Add(10 * time.Second)
@@ -317,4 +320,64 @@ func TestNoMatchingSubscribersKeptAndRetried(t *testing.T) {
 	ch := brokertest.Subscribe(t, url, nil, "sub-"+uuid.NewString(), "iomt/v1/+/telemetry/+")
 	receive(t, ch, 10)
 	waitDrained(t, p)
+}
+
+func newDev() iomt.DeviceID {
+	id, err := iomt.NewDeviceID(nil)
+	if err != nil {
+		panic(err)
+	}
+	return id
+}
+
+func TestPublishSignsReadings(t *testing.T) {
+	t.Parallel()
+	b := brokertest.StartMochi(t, brokertest.MochiConfig{})
+	ch := brokertest.Subscribe(t, b.URL, nil, "sub-"+uuid.NewString(), "iomt/v1/+/telemetry/+")
+	dev := newDev()
+	pat, _ := iomt.NewPatientID(nil)
+	key, err := telemetry.GenerateKey(telemetry.EdDSA, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := telemetry.NewSigner(telemetry.SignerConfig{Key: key, Device: dev, Patient: pat, Sequence: telemetry.NewMemorySequence(0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newPub(t, publisher.Config{ServerURL: b.URL, InsecurePlaintext: true, DeviceID: dev, Signer: signer})
+	at := time.Now().Add(-time.Minute)
+	if err := p.Publish(context.Background(), iomt.BloodPressure{Systolic: 118, Diastolic: 76, Unit: iomt.MmHg, MeasuredAt: at}); err != nil {
+		t.Fatalf("Publish: %v", err)
+	}
+	// A reading that fails validation is refused before it is queued.
+	if err := p.Publish(context.Background(), iomt.BloodPressure{Systolic: 999, Diastolic: 76, MeasuredAt: at}); err == nil {
+		t.Fatal("invalid reading accepted")
+	}
+	res := &telemetry.MemoryResolver{}
+	res.Add(dev, key.Public())
+	v, _ := telemetry.NewVerifier(telemetry.VerifierConfig{Keys: res})
+	select {
+	case m := <-ch:
+		pl, err := v.VerifyTopic(context.Background(), m.Topic, m.Payload)
+		if err != nil {
+			t.Fatalf("published envelope does not verify: %v", err)
+		}
+		if pl.Device != dev || pl.Seq != 1 {
+			t.Fatalf("payload %+v", pl)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("nothing published")
+	}
+	waitDrained(t, p)
+	if p.Stats().Queued != 0 {
+		t.Fatal("invalid reading queued")
+	}
+	other := newDev()
+	if _, err := publisher.New(publisher.Config{ServerURL: b.URL, InsecurePlaintext: true, DeviceID: other, Signer: signer, StateDir: t.TempDir()}); !errors.Is(err, publisher.ErrConfig) {
+		t.Fatalf("signer for another device accepted: %v", err)
+	}
+	p2 := newPub(t, publisher.Config{ServerURL: b.URL, InsecurePlaintext: true, DeviceID: other})
+	if err := p2.Publish(context.Background(), iomt.HeartRate{}); !errors.Is(err, publisher.ErrNoSigner) {
+		t.Fatalf("Publish without signer: %v", err)
+	}
 }

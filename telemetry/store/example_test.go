@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/google/uuid"
+	"github.com/openiomt/sdk/iomt"
 	"github.com/openiomt/sdk/telemetry/store"
 )
 
@@ -23,10 +23,10 @@ func Example() {
 	}
 	defer s.Close()
 
-	dev := uuid.MustParse("6f1c2a9e-4b7d-4c1e-9a3f-2d5b8e7c1a40")
-	pat := uuid.MustParse("0d9e8f7a-6b5c-4d3e-8f2a-1b0c9d8e7f6a")
+	dev := iomt.MustParseDeviceID("6f1c2a9e-4b7d-4c1e-9a3f-2d5b8e7c1a40")
+	pat := iomt.MustParsePatientID("0d9e8f7a-6b5c-4d3e-8f2a-1b0c9d8e7f6a")
 	at := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
-	r := store.Reading{DeviceID: dev, PatientID: pat, Seq: 1, Time: at, Kind: "blood_pressure",
+	r := store.Reading{DeviceID: dev, PatientID: pat, Seq: 1, Time: at, Kind: iomt.KindBloodPressure,
 		Data: json.RawMessage(`{"sys":128,"dia":82,"unit":0}`)}
 
 	res, _ := s.Insert(ctx, []store.Reading{r})

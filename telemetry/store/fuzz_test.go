@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
+	"github.com/openiomt/sdk/iomt"
 	"github.com/openiomt/sdk/telemetry/store"
 )
 
@@ -24,7 +24,8 @@ func FuzzInsertData(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { s.Close() })
-	dev, pat := uuid.New(), uuid.New()
+	dev, _ := iomt.NewDeviceID(nil)
+	pat, _ := iomt.NewPatientID(nil)
 	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	seq := uint64(0)
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -7,10 +7,11 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/openiomt/sdk/iomt"
 )
 
 const postgresSchema = `
@@ -94,11 +95,11 @@ func (s *Postgres) Insert(ctx context.Context, readings []Reading) (InsertResult
 	kinds := make([]string, len(rs))
 	datas := make([]string, len(rs))
 	for i, r := range rs {
-		devs[i] = pgtype.UUID{Bytes: r.DeviceID, Valid: true}
-		pats[i] = pgtype.UUID{Bytes: r.PatientID, Valid: true}
+		devs[i] = pgtype.UUID{Bytes: [16]byte(r.DeviceID), Valid: true}
+		pats[i] = pgtype.UUID{Bytes: [16]byte(r.PatientID), Valid: true}
 		seqs[i] = int64(r.Seq)
 		times[i] = r.Time
-		kinds[i] = r.Kind
+		kinds[i] = string(r.Kind)
 		datas[i] = string(r.Data)
 	}
 	tag, err := s.pool.Exec(ctx, `INSERT INTO iomt_readings (device_id, seq, patient_id, ts, kind, data)
@@ -114,7 +115,7 @@ func (s *Postgres) Insert(ctx context.Context, readings []Reading) (InsertResult
 }
 
 // ByPatient implements [Store].
-func (s *Postgres) ByPatient(ctx context.Context, patient uuid.UUID, r Range) ([]Reading, error) {
+func (s *Postgres) ByPatient(ctx context.Context, patient iomt.PatientID, r Range) ([]Reading, error) {
 	if s.closed.Load() {
 		return nil, ErrClosed
 	}
@@ -125,7 +126,7 @@ func (s *Postgres) ByPatient(ctx context.Context, patient uuid.UUID, r Range) ([
 	rows, err := s.pool.Query(ctx, `SELECT device_id, seq, patient_id, ts, kind, data::text FROM iomt_readings
 		WHERE patient_id = $1 AND ts >= $2 AND ts < $3 AND ($4 = '' OR kind = $4)
 		ORDER BY ts, device_id, seq LIMIT $5`,
-		pgtype.UUID{Bytes: patient, Valid: true}, time.UnixMicro(ceilMicro(r.From)), time.UnixMicro(ceilMicro(r.To)), r.Kind, r.Limit)
+		pgtype.UUID{Bytes: [16]byte(patient), Valid: true}, time.UnixMicro(ceilMicro(r.From)), time.UnixMicro(ceilMicro(r.To)), string(r.Kind), r.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: query: %w", err)
 	}
@@ -133,17 +134,17 @@ func (s *Postgres) ByPatient(ctx context.Context, patient uuid.UUID, r Range) ([
 }
 
 // LatestByPatient implements [Store].
-func (s *Postgres) LatestByPatient(ctx context.Context, patient uuid.UUID) ([]Reading, error) {
+func (s *Postgres) LatestByPatient(ctx context.Context, patient iomt.PatientID) ([]Reading, error) {
 	if s.closed.Load() {
 		return nil, ErrClosed
 	}
-	if patient == uuid.Nil {
+	if patient.IsZero() {
 		return nil, fmt.Errorf("%w: nil patient", ErrInvalidQuery)
 	}
 	rows, err := s.pool.Query(ctx, `SELECT DISTINCT ON (device_id) device_id, seq, patient_id, ts, kind, data::text
 		FROM iomt_readings WHERE patient_id = $1
 		ORDER BY device_id, ts DESC, seq DESC LIMIT $2`,
-		pgtype.UUID{Bytes: patient, Valid: true}, MaxDevicesPerPatient)
+		pgtype.UUID{Bytes: [16]byte(patient), Valid: true}, MaxDevicesPerPatient)
 	if err != nil {
 		return nil, fmt.Errorf("store: query: %w", err)
 	}
@@ -187,8 +188,8 @@ func scanPostgres(rows pgx.Rows) ([]Reading, error) {
 		if err := rows.Scan(&dev, &seq, &pat, &ts, &kind, &data); err != nil {
 			return nil, fmt.Errorf("store: scan: %w", err)
 		}
-		out = append(out, Reading{DeviceID: dev.Bytes, Seq: uint64(seq), PatientID: pat.Bytes,
-			Time: ts.UTC(), Kind: kind, Data: json.RawMessage(data)})
+		out = append(out, Reading{DeviceID: iomt.DeviceID(dev.Bytes), Seq: uint64(seq), PatientID: iomt.PatientID(pat.Bytes),
+			Time: ts.UTC(), Kind: iomt.Kind(kind), Data: json.RawMessage(data)})
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: query: %w", err)

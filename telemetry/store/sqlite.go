@@ -10,7 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/google/uuid"
+	"github.com/openiomt/sdk/iomt"
+
 	_ "modernc.org/sqlite" // pure-Go SQLite driver "sqlite"
 )
 
@@ -83,7 +84,7 @@ func (s *SQLite) Insert(ctx context.Context, readings []Reading) (InsertResult, 
 	defer stmt.Close()
 	var res InsertResult
 	for _, r := range rs {
-		out, err := stmt.ExecContext(ctx, r.DeviceID.String(), int64(r.Seq), r.PatientID.String(), r.Time.UnixMicro(), r.Kind, string(r.Data))
+		out, err := stmt.ExecContext(ctx, r.DeviceID.String(), int64(r.Seq), r.PatientID.String(), r.Time.UnixMicro(), string(r.Kind), string(r.Data))
 		if err != nil {
 			return InsertResult{}, fmt.Errorf("store: insert: %w", err)
 		}
@@ -101,7 +102,7 @@ func (s *SQLite) Insert(ctx context.Context, readings []Reading) (InsertResult, 
 }
 
 // ByPatient implements [Store].
-func (s *SQLite) ByPatient(ctx context.Context, patient uuid.UUID, r Range) ([]Reading, error) {
+func (s *SQLite) ByPatient(ctx context.Context, patient iomt.PatientID, r Range) ([]Reading, error) {
 	if s.closed.Load() {
 		return nil, ErrClosed
 	}
@@ -112,7 +113,7 @@ func (s *SQLite) ByPatient(ctx context.Context, patient uuid.UUID, r Range) ([]R
 	rows, err := s.db.QueryContext(ctx, `SELECT device_id, seq, patient_id, ts_us, kind, data FROM iomt_readings
 		WHERE patient_id = ? AND ts_us >= ? AND ts_us < ? AND (? = '' OR kind = ?)
 		ORDER BY ts_us, device_id, seq LIMIT ?`,
-		patient.String(), ceilMicro(r.From), ceilMicro(r.To), r.Kind, r.Kind, r.Limit)
+		patient.String(), ceilMicro(r.From), ceilMicro(r.To), string(r.Kind), string(r.Kind), r.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: query: %w", err)
 	}
@@ -120,11 +121,11 @@ func (s *SQLite) ByPatient(ctx context.Context, patient uuid.UUID, r Range) ([]R
 }
 
 // LatestByPatient implements [Store].
-func (s *SQLite) LatestByPatient(ctx context.Context, patient uuid.UUID) ([]Reading, error) {
+func (s *SQLite) LatestByPatient(ctx context.Context, patient iomt.PatientID) ([]Reading, error) {
 	if s.closed.Load() {
 		return nil, ErrClosed
 	}
-	if patient == uuid.Nil {
+	if patient.IsZero() {
 		return nil, fmt.Errorf("%w: nil patient", ErrInvalidQuery)
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT device_id, seq, patient_id, ts_us, kind, data FROM (
@@ -168,13 +169,13 @@ func scanSQLite(rows *sql.Rows) ([]Reading, error) {
 		if err := rows.Scan(&dev, &seq, &pat, &ts, &kind, &data); err != nil {
 			return nil, fmt.Errorf("store: scan: %w", err)
 		}
-		d, err1 := uuid.Parse(dev)
-		p, err2 := uuid.Parse(pat)
+		d, err1 := iomt.ParseDeviceID(dev)
+		p, err2 := iomt.ParsePatientID(pat)
 		if err1 != nil || err2 != nil {
 			return nil, errors.New("store: scan: malformed UUID in table")
 		}
 		out = append(out, Reading{DeviceID: d, Seq: uint64(seq), PatientID: p,
-			Time: time.UnixMicro(ts).UTC(), Kind: kind, Data: json.RawMessage(data)})
+			Time: time.UnixMicro(ts).UTC(), Kind: iomt.Kind(kind), Data: json.RawMessage(data)})
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: query: %w", err)

@@ -10,7 +10,7 @@ import (
 	"math"
 	"time"
 
-	"github.com/google/uuid"
+	"github.com/openiomt/sdk/iomt"
 )
 
 // Limits on what a Store accepts. Every cost a device or caller controls is
@@ -69,15 +69,17 @@ func (e *ReadingError) Unwrap() error { return ErrInvalidReading }
 type Reading struct {
 	// DeviceID and Seq identify the reading; storing the same pair twice
 	// keeps the first.
-	DeviceID uuid.UUID
+	DeviceID iomt.DeviceID
 	Seq      uint64
 	// PatientID is the random patient UUID the device was paired with.
-	PatientID uuid.UUID
+	PatientID iomt.PatientID
 	// Time is the measurement time. Stores keep microsecond precision, in
 	// UTC.
 	Time time.Time
-	// Kind is the measurement kind, e.g. "blood_pressure".
-	Kind string
+	// Kind is the measurement kind, e.g. iomt.KindBloodPressure. Stores
+	// accept any kind of 1-64 characters a-z, 0-9 and _, so readings of
+	// kinds added later need no migration.
+	Kind iomt.Kind
 	// Data is the reading's data JSON object: numbers, booleans, nulls,
 	// arrays and objects only (no strings).
 	Data json.RawMessage
@@ -89,7 +91,7 @@ type Range struct {
 	// required and From must be before To.
 	From, To time.Time
 	// Kind, when not empty, keeps only readings of that kind.
-	Kind string
+	Kind iomt.Kind
 	// Limit caps the rows returned (DefaultLimit when 0, at most MaxLimit).
 	Limit int
 }
@@ -115,11 +117,11 @@ type Store interface {
 	Insert(ctx context.Context, readings []Reading) (InsertResult, error)
 	// ByPatient returns a patient's readings with From ≤ Time < To,
 	// ordered by Time, then DeviceID, then Seq.
-	ByPatient(ctx context.Context, patient uuid.UUID, r Range) ([]Reading, error)
+	ByPatient(ctx context.Context, patient iomt.PatientID, r Range) ([]Reading, error)
 	// LatestByPatient returns, for each device with readings for the
 	// patient, its latest reading (greatest Time, then greatest Seq),
 	// ordered by DeviceID; at most MaxDevicesPerPatient rows.
-	LatestByPatient(ctx context.Context, patient uuid.UUID) ([]Reading, error)
+	LatestByPatient(ctx context.Context, patient iomt.PatientID) ([]Reading, error)
 	// Close releases the store's resources.
 	io.Closer
 }
@@ -136,9 +138,9 @@ func normalize(in []Reading) ([]Reading, error) {
 			return &ReadingError{Index: i, Field: field, Reason: reason}
 		}
 		switch {
-		case r.DeviceID == uuid.Nil:
+		case r.DeviceID.IsZero():
 			return nil, bad("device", "nil UUID")
-		case r.PatientID == uuid.Nil:
+		case r.PatientID.IsZero():
 			return nil, bad("patient", "nil UUID")
 		case r.Seq > math.MaxInt64:
 			return nil, bad("seq", "above 2^63-1")
@@ -146,7 +148,7 @@ func normalize(in []Reading) ([]Reading, error) {
 			return nil, bad("time", "missing")
 		case r.Time.Year() < 1970 || r.Time.Year() > 9999:
 			return nil, bad("time", "outside years 1970-9999")
-		case !validKind(r.Kind):
+		case !validKind(string(r.Kind)):
 			return nil, bad("kind", "must be 1-64 characters of a-z, 0-9 and _")
 		case len(r.Data) > MaxDataBytes:
 			return nil, bad("data", "too large")
@@ -228,8 +230,8 @@ func walkData(v any, depth int) string {
 	return ""
 }
 
-func checkRange(patient uuid.UUID, r Range) (Range, error) {
-	if patient == uuid.Nil {
+func checkRange(patient iomt.PatientID, r Range) (Range, error) {
+	if patient.IsZero() {
 		return r, fmt.Errorf("%w: nil patient", ErrInvalidQuery)
 	}
 	if r.From.IsZero() || r.To.IsZero() || !r.From.Before(r.To) {
@@ -238,7 +240,7 @@ func checkRange(patient uuid.UUID, r Range) (Range, error) {
 	if r.Limit < 0 || r.Limit > MaxLimit {
 		return r, fmt.Errorf("%w: limit outside 0-%d", ErrInvalidQuery, MaxLimit)
 	}
-	if r.Kind != "" && !validKind(r.Kind) {
+	if r.Kind != "" && !validKind(string(r.Kind)) {
 		return r, fmt.Errorf("%w: kind", ErrInvalidQuery)
 	}
 	if r.Limit == 0 {

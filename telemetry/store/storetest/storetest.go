@@ -21,7 +21,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
+	"github.com/openiomt/sdk/iomt"
 	"github.com/openiomt/sdk/telemetry/store"
 )
 
@@ -56,8 +56,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 
 var t0 = time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
 
-func bp(dev, pat uuid.UUID, seq uint64, at time.Time) store.Reading {
-	return store.Reading{DeviceID: dev, PatientID: pat, Seq: seq, Time: at, Kind: "blood_pressure",
+func bp(dev iomt.DeviceID, pat iomt.PatientID, seq uint64, at time.Time) store.Reading {
+	return store.Reading{DeviceID: dev, PatientID: pat, Seq: seq, Time: at, Kind: iomt.KindBloodPressure,
 		Data: json.RawMessage(fmt.Sprintf(`{"sys": %d, "dia": 80, "unit": 0, "pulse": 61.5}`, 100+seq%50))}
 }
 
@@ -70,7 +70,7 @@ func insert(t *testing.T, s store.Store, rs ...store.Reading) store.InsertResult
 	return res
 }
 
-func all(t *testing.T, s store.Store, pat uuid.UUID) []store.Reading {
+func all(t *testing.T, s store.Store, pat iomt.PatientID) []store.Reading {
 	t.Helper()
 	got, err := s.ByPatient(context.Background(), pat, store.Range{From: t0.Add(-24 * time.Hour), To: t0.Add(1000 * time.Hour), Limit: store.MaxLimit})
 	if err != nil {
@@ -97,7 +97,7 @@ func equal(t *testing.T, got, want store.Reading) {
 }
 
 func testRoundTrip(t *testing.T, s store.Store) {
-	dev, pat := uuid.New(), uuid.New()
+	dev, pat := newDev(), newPat()
 	in := bp(dev, pat, math.MaxInt64, t0.Add(123456789*time.Nanosecond))
 	if res := insert(t, s, in); res.Inserted != 1 || res.Duplicates != 0 {
 		t.Fatalf("InsertResult = %+v", res)
@@ -113,7 +113,7 @@ func testRoundTrip(t *testing.T, s store.Store) {
 }
 
 func testIdempotent(t *testing.T, s store.Store) {
-	dev, pat := uuid.New(), uuid.New()
+	dev, pat := newDev(), newPat()
 	var batch []store.Reading
 	for i := range 20 {
 		batch = append(batch, bp(dev, pat, uint64(i+1), t0.Add(time.Duration(i)*time.Minute)))
@@ -144,19 +144,19 @@ func testIdempotent(t *testing.T, s store.Store) {
 }
 
 func testDuplicateWithinBatch(t *testing.T, s store.Store) {
-	dev, pat := uuid.New(), uuid.New()
+	dev, pat := newDev(), newPat()
 	r := bp(dev, pat, 7, t0)
 	if res := insert(t, s, r, r, bp(dev, pat, 8, t0)); res.Inserted != 2 || res.Duplicates != 1 {
 		t.Fatalf("InsertResult = %+v", res)
 	}
 	// Same seq on another device is a different reading.
-	if res := insert(t, s, bp(uuid.New(), pat, 7, t0)); res.Inserted != 1 {
+	if res := insert(t, s, bp(newDev(), pat, 7, t0)); res.Inserted != 1 {
 		t.Fatalf("other device, same seq: %+v", res)
 	}
 }
 
 func testRangeBounds(t *testing.T, s store.Store) {
-	dev, pat := uuid.New(), uuid.New()
+	dev, pat := newDev(), newPat()
 	for i := range 10 {
 		insert(t, s, bp(dev, pat, uint64(i+1), t0.Add(time.Duration(i)*time.Hour)))
 	}
@@ -182,15 +182,15 @@ func testRangeBounds(t *testing.T, s store.Store) {
 }
 
 func testKindAndLimit(t *testing.T, s store.Store) {
-	dev, pat := uuid.New(), uuid.New()
+	dev, pat := newDev(), newPat()
 	for i := range 10 {
 		r := bp(dev, pat, uint64(i+1), t0.Add(time.Duration(i)*time.Minute))
 		if i%2 == 1 {
-			r.Kind, r.Data = "heart_rate", json.RawMessage(`{"bpm":70}`)
+			r.Kind, r.Data = iomt.KindHeartRate, json.RawMessage(`{"bpm":70}`)
 		}
 		insert(t, s, r)
 	}
-	got, err := s.ByPatient(context.Background(), pat, store.Range{From: t0, To: t0.Add(time.Hour), Kind: "heart_rate"})
+	got, err := s.ByPatient(context.Background(), pat, store.Range{From: t0, To: t0.Add(time.Hour), Kind: iomt.KindHeartRate})
 	if err != nil || len(got) != 5 {
 		t.Fatalf("kind filter: %d rows, %v", len(got), err)
 	}
@@ -201,8 +201,8 @@ func testKindAndLimit(t *testing.T, s store.Store) {
 }
 
 func testLatest(t *testing.T, s store.Store) {
-	pat := uuid.New()
-	devs := []uuid.UUID{uuid.New(), uuid.New(), uuid.New()}
+	pat := newPat()
+	devs := []iomt.DeviceID{newDev(), newDev(), newDev()}
 	for d, dev := range devs {
 		for i := range 5 {
 			// Out of order arrival: the latest by time is seq 3.
@@ -210,7 +210,7 @@ func testLatest(t *testing.T, s store.Store) {
 			insert(t, s, bp(dev, pat, uint64(10*d+i+1), at))
 		}
 	}
-	insert(t, s, bp(uuid.New(), uuid.New(), 1, t0.Add(time.Hour))) // another patient
+	insert(t, s, bp(newDev(), newPat(), 1, t0.Add(time.Hour))) // another patient
 	got, err := s.LatestByPatient(context.Background(), pat)
 	if err != nil {
 		t.Fatal(err)
@@ -225,23 +225,23 @@ func testLatest(t *testing.T, s store.Store) {
 		}
 	}
 	// Equal times: the greater seq wins.
-	dev := uuid.New()
-	p2 := uuid.New()
+	dev := newDev()
+	p2 := newPat()
 	insert(t, s, bp(dev, p2, 5, t0), bp(dev, p2, 9, t0), bp(dev, p2, 7, t0))
 	got, _ = s.LatestByPatient(context.Background(), p2)
 	if len(got) != 1 || got[0].Seq != 9 {
 		t.Fatalf("tie on time: %+v", got)
 	}
-	if got, _ := s.LatestByPatient(context.Background(), uuid.New()); len(got) != 0 {
+	if got, _ := s.LatestByPatient(context.Background(), newPat()); len(got) != 0 {
 		t.Fatal("unknown patient has readings")
 	}
 }
 
 func testIsolation(t *testing.T, s store.Store) {
-	dev := uuid.New()
-	a, b := uuid.New(), uuid.New()
+	dev := newDev()
+	a, b := newPat(), newPat()
 	insert(t, s, bp(dev, a, 1, t0), bp(dev, b, 2, t0))
-	for _, p := range []uuid.UUID{a, b} {
+	for _, p := range []iomt.PatientID{a, b} {
 		got := all(t, s, p)
 		if len(got) != 1 || got[0].PatientID != p {
 			t.Fatalf("patient query leaked other patients' rows")
@@ -250,10 +250,10 @@ func testIsolation(t *testing.T, s store.Store) {
 }
 
 func testInvalid(t *testing.T, s store.Store) {
-	good := bp(uuid.New(), uuid.New(), 1, t0)
+	good := bp(newDev(), newPat(), 1, t0)
 	cases := map[string]func(*store.Reading){
-		"device":   func(r *store.Reading) { r.DeviceID = uuid.Nil },
-		"patient":  func(r *store.Reading) { r.PatientID = uuid.Nil },
+		"device":   func(r *store.Reading) { r.DeviceID = iomt.DeviceID{} },
+		"patient":  func(r *store.Reading) { r.PatientID = iomt.PatientID{} },
 		"seq":      func(r *store.Reading) { r.Seq = math.MaxInt64 + 1 },
 		"time":     func(r *store.Reading) { r.Time = time.Time{} },
 		"kind":     func(r *store.Reading) { r.Kind = "Blood Pressure" },
@@ -270,7 +270,7 @@ func testInvalid(t *testing.T, s store.Store) {
 	for name, mut := range cases {
 		bad := good
 		mut(&bad)
-		other := bp(uuid.New(), good.PatientID, 2, t0)
+		other := bp(newDev(), good.PatientID, 2, t0)
 		_, err := s.Insert(context.Background(), []store.Reading{other, bad})
 		var re *store.ReadingError
 		if !errors.Is(err, store.ErrInvalidReading) || !errors.As(err, &re) || re.Index != 1 {
@@ -289,7 +289,7 @@ func testInvalid(t *testing.T, s store.Store) {
 // TestPHISmuggling: a string inside data could carry a name or phone number;
 // the store refuses it even if an upstream check was bypassed.
 func testPHISmuggling(t *testing.T, s store.Store) {
-	r := bp(uuid.New(), uuid.New(), 1, t0)
+	r := bp(newDev(), newPat(), 1, t0)
 	for _, d := range []string{`{"sys":120,"note":"John Smith"}`, `{"x":["555-0100"]}`, `{"a":{"b":"c"}}`} {
 		r.Data = json.RawMessage(d)
 		_, err := s.Insert(context.Background(), []store.Reading{r})
@@ -304,7 +304,7 @@ func testPHISmuggling(t *testing.T, s store.Store) {
 
 func testInvalidQueries(t *testing.T, s store.Store) {
 	ctx := context.Background()
-	pat := uuid.New()
+	pat := newPat()
 	for name, r := range map[string]store.Range{
 		"empty":    {From: t0, To: t0},
 		"reversed": {From: t0, To: t0.Add(-time.Hour)},
@@ -317,18 +317,18 @@ func testInvalidQueries(t *testing.T, s store.Store) {
 			t.Errorf("%s: %v, want ErrInvalidQuery", name, err)
 		}
 	}
-	if _, err := s.ByPatient(ctx, uuid.Nil, store.Range{From: t0, To: t0.Add(time.Hour)}); !errors.Is(err, store.ErrInvalidQuery) {
+	if _, err := s.ByPatient(ctx, iomt.PatientID{}, store.Range{From: t0, To: t0.Add(time.Hour)}); !errors.Is(err, store.ErrInvalidQuery) {
 		t.Errorf("nil patient: %v", err)
 	}
-	if _, err := s.LatestByPatient(ctx, uuid.Nil); !errors.Is(err, store.ErrInvalidQuery) {
+	if _, err := s.LatestByPatient(ctx, iomt.PatientID{}); !errors.Is(err, store.ErrInvalidQuery) {
 		t.Errorf("nil patient latest: %v", err)
 	}
 }
 
 // Several ingest workers receive overlapping redeliveries at once.
 func testConcurrent(t *testing.T, s store.Store) {
-	pat := uuid.New()
-	devs := []uuid.UUID{uuid.New(), uuid.New()}
+	pat := newPat()
+	devs := []iomt.DeviceID{newDev(), newDev()}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	inserted := 0
@@ -362,7 +362,7 @@ func testConcurrent(t *testing.T, s store.Store) {
 func testCancelled(t *testing.T, s store.Store) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	r := bp(uuid.New(), uuid.New(), 1, t0)
+	r := bp(newDev(), newPat(), 1, t0)
 	if _, err := s.Insert(ctx, []store.Reading{r}); err == nil {
 		t.Fatal("Insert with a cancelled context succeeded")
 	}
@@ -378,7 +378,23 @@ func testClosed(t *testing.T, s store.Store) {
 	if err := s.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
-	if _, err := s.Insert(context.Background(), []store.Reading{bp(uuid.New(), uuid.New(), 1, t0)}); !errors.Is(err, store.ErrClosed) {
+	if _, err := s.Insert(context.Background(), []store.Reading{bp(newDev(), newPat(), 1, t0)}); !errors.Is(err, store.ErrClosed) {
 		t.Fatalf("Insert after Close: %v", err)
 	}
+}
+
+func newDev() iomt.DeviceID {
+	id, err := iomt.NewDeviceID(nil)
+	if err != nil {
+		panic(err)
+	}
+	return id
+}
+
+func newPat() iomt.PatientID {
+	id, err := iomt.NewPatientID(nil)
+	if err != nil {
+		panic(err)
+	}
+	return id
 }
