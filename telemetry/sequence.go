@@ -83,6 +83,13 @@ func OpenFileSequence(cfg FileSequenceConfig) (*FileSequence, error) {
 		return nil, err
 	}
 	s := &FileSequence{path: cfg.Path, block: cfg.Block, lock: lock}
+	// Temporary files left by a crash during persist hold no state the
+	// renamed file lacks; remove them.
+	if old, err := filepath.Glob(filepath.Join(filepath.Dir(cfg.Path), "."+filepath.Base(cfg.Path)+".tmp*")); err == nil {
+		for _, name := range old {
+			os.Remove(name)
+		}
+	}
 	b, err := os.ReadFile(cfg.Path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
