@@ -146,8 +146,8 @@ func (v *Verifier) verify(ctx context.Context, topic string, checkTopic bool, co
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	tok, err := splitCompact(compact)
-	if err != nil {
+	var tok token
+	if err := splitCompact(compact, &tok); err != nil {
 		return nil, err
 	}
 	dk, err := v.keys.ResolveDeviceKey(ctx, tok.kid)
@@ -177,7 +177,7 @@ func (v *Verifier) verify(ctx context.Context, topic string, checkTopic bool, co
 	default:
 		return nil, rejectWhy(ErrAlgorithm, "alg", "device key type not allowed")
 	}
-	if !verifySignature(tok.alg, dk.Key, tok.input, tok.sig) {
+	if !verifySignature(tok.alg, dk.Key, tok.input, tok.sig[:]) {
 		return nil, reject(ErrBadSignature, "")
 	}
 	p, err := ParsePayload(tok.payload)
@@ -222,14 +222,14 @@ type token struct {
 	alg     Algorithm
 	kid     iomt.DeviceID
 	input   []byte // header.payload as received: the signing input
-	payload []byte // decoded
-	sig     []byte // decoded
+	payload []byte   // decoded
+	sig     [64]byte // decoded; both algorithms have 64-byte signatures
 }
 
 // splitCompact parses the three segments strictly: exactly two dots,
 // base64url alphabet only (no padding, whitespace or line breaks), the
 // canonical bit pattern, and a protected header of exactly alg, kid, typ.
-func splitCompact(b []byte) (*token, error) {
+func splitCompact(b []byte, t *token) error {
 	d1, d2 := -1, -1
 	for i, c := range b {
 		switch {
@@ -239,51 +239,51 @@ func splitCompact(b []byte) (*token, error) {
 			} else if d2 < 0 {
 				d2 = i
 			} else {
-				return nil, rejectWhy(ErrMalformed, "", "more than three segments")
+				return rejectWhy(ErrMalformed, "", "more than three segments")
 			}
 		case c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-', c == '_':
 		default:
-			return nil, rejectWhy(ErrMalformed, "", "character outside base64url")
+			return rejectWhy(ErrMalformed, "", "character outside base64url")
 		}
 	}
 	if d2 < 0 {
-		return nil, rejectWhy(ErrMalformed, "", "not three segments")
+		return rejectWhy(ErrMalformed, "", "not three segments")
 	}
 	hseg, pseg, sseg := b[:d1], b[d1+1:d2], b[d2+1:]
 	if len(hseg) == 0 || len(pseg) == 0 {
-		return nil, rejectWhy(ErrMalformed, "", "empty segment")
+		return rejectWhy(ErrMalformed, "", "empty segment")
 	}
 	if len(sseg) == 0 {
-		return nil, rejectWhy(ErrAlgorithm, "alg", "unsigned envelope")
+		return rejectWhy(ErrAlgorithm, "alg", "unsigned envelope")
 	}
 	if b64.DecodedLen(len(hseg)) > maxHeaderLen {
-		return nil, rejectWhy(ErrOversize, "header", "protected header too large")
+		return rejectWhy(ErrOversize, "header", "protected header too large")
 	}
 	var hbuf [maxHeaderLen]byte
 	hn, err := b64.Decode(hbuf[:], hseg)
 	if err != nil {
-		return nil, rejectWhy(ErrMalformed, "header", "base64url")
+		return rejectWhy(ErrMalformed, "header", "base64url")
 	}
-	t := &token{input: b[:d2]}
+	t.input = b[:d2]
 	if err := parseHeader(hbuf[:hn], t); err != nil {
-		return nil, err
+		return err
 	}
-	t.sig = make([]byte, b64.DecodedLen(len(sseg)))
-	n, err := b64.Decode(t.sig, sseg)
-	if err != nil {
-		return nil, rejectWhy(ErrMalformed, "signature", "base64url")
+	if b64.DecodedLen(len(sseg)) != len(t.sig) {
+		if _, err := b64.DecodeString(string(sseg)); err != nil {
+			return rejectWhy(ErrMalformed, "signature", "base64url")
+		}
+		return rejectWhy(ErrBadSignature, "", "wrong signature length")
 	}
-	t.sig = t.sig[:n]
-	if len(t.sig) != 64 {
-		return nil, rejectWhy(ErrBadSignature, "", "wrong signature length")
+	if _, err := b64.Decode(t.sig[:], sseg); err != nil {
+		return rejectWhy(ErrMalformed, "signature", "base64url")
 	}
 	t.payload = make([]byte, b64.DecodedLen(len(pseg)))
-	n, err = b64.Decode(t.payload, pseg)
+	n, err := b64.Decode(t.payload, pseg)
 	if err != nil {
-		return nil, rejectWhy(ErrMalformed, "payload", "base64url")
+		return rejectWhy(ErrMalformed, "payload", "base64url")
 	}
 	t.payload = t.payload[:n]
-	return t, nil
+	return nil
 }
 
 // parseHeader accepts a JSON object with exactly the members alg, kid and
