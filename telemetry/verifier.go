@@ -221,7 +221,7 @@ func (v *Verifier) verify(ctx context.Context, topic string, checkTopic bool, co
 type token struct {
 	alg     Algorithm
 	kid     iomt.DeviceID
-	input   []byte // header.payload as received: the signing input
+	input   []byte   // header.payload as received: the signing input
 	payload []byte   // decoded
 	sig     [64]byte // decoded; both algorithms have 64-byte signatures
 }
