@@ -451,3 +451,27 @@ func TestCheckThenCommit(t *testing.T) {
 		t.Fatalf("check after commit: %v", err)
 	}
 }
+
+func TestImpersonationOfAnotherPatient(t *testing.T) {
+	f := newFixture(t, EdDSA)
+	// The registry pairs the device with testPat.
+	if err := f.resolver.Set(testDev, DeviceKey{Key: f.key.Public(), Status: KeyActive, Patient: testPat}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.verifier.Verify(context.Background(), f.sign(t, testBP(testNow)).Compact); err != nil {
+		t.Fatal(err)
+	}
+	other := "b3e1f2d4-5b6c-4d7e-8f90-1a2b3c4d5e6f"
+	p := strings.Replace(payloadWith(goodData, ""), testPat.String(), other, 1)
+	expectReject(t, f.verifier, signRaw(t, f.key, EdDSA, []byte(hdrEdDSA), []byte(p)), ErrPatientMismatch, other)
+}
+
+func TestPHISmugglingInHeader(t *testing.T) {
+	f := newFixture(t, EdDSA)
+	for _, hdr := range []string{
+		`{"alg":"EdDSA","kid":"jane.doe@example.com","typ":"iomt-telemetry+jws"}`,
+		`{"alg":"EdDSA","kid":"` + testDev.String() + `","typ":"Jane Doe"}`,
+	} {
+		expectReject(t, f.verifier, signRaw(t, f.key, EdDSA, []byte(hdr), []byte(payloadWith(goodData, ""))), ErrPHI, "jane", "Jane")
+	}
+}

@@ -50,6 +50,9 @@ func (p *Payload) MarshalJSON() ([]byte, error) {
 	if p.Device.IsZero() || p.Patient.IsZero() {
 		return nil, fmt.Errorf("%w: zero dev or pat", iomt.ErrInvalidID)
 	}
+	if p.Time.IsZero() {
+		return nil, fmt.Errorf("%w: zero ts", ErrInvalidReading)
+	}
 	return appendPayload(nil, p, data), nil
 }
 

@@ -46,6 +46,13 @@ type DeviceKey struct {
 	Key crypto.PublicKey
 	// Status must be KeyActive for envelopes to verify.
 	Status KeyStatus
+	// Patient, when not zero, is the patient the device is paired with:
+	// envelopes naming another "pat" fail with ErrPatientMismatch, so a
+	// device cannot file readings under someone else's record. Zero means
+	// the registry does not bind devices to patients. A registry that
+	// re-pairs a device should keep returning the old patient until the
+	// device's buffered readings have drained, or return zero.
+	Patient iomt.PatientID
 }
 
 // KeyResolver looks up a device's public key. The device registry

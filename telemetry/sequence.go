@@ -48,8 +48,9 @@ type FileSequenceConfig struct {
 // directory, fsyncs it, renames it over the old one and fsyncs the
 // directory before returning a number from the new block. The file holds a
 // CRC-32C; a corrupt or truncated file fails with [ErrSequenceCorrupt]
-// instead of restarting from one. On Unix an exclusive flock keeps a second
-// process from opening the same file.
+// instead of restarting from one. On Unix an exclusive flock on Path+".lock"
+// keeps a second process (or a second FileSequence) from opening the same
+// file; the kernel drops it when the process dies.
 //
 // Numbers start at 1. FileSequence is safe for concurrent use.
 type FileSequence struct {

@@ -49,6 +49,10 @@ type Envelope struct {
 	Payload Payload
 }
 
+// LogValue implements slog.LogValuer: the payload's identifiers, never the
+// measured values or the signature.
+func (e *Envelope) LogValue() slog.Value { return e.Payload.LogValue() }
+
 // Topic returns the MQTT topic the envelope is published on.
 func (e *Envelope) Topic() string { return Topic(e.Payload.Device, e.Payload.Kind) }
 

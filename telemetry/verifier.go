@@ -49,7 +49,8 @@ type VerifierConfig struct {
 
 // Verifier checks telemetry envelopes: strict JWS parsing, the device's key
 // and status, the signature, the closed payload schema and PHI guard,
-// kid/dev binding, optional topic binding, the reading's physiological
+// kid/dev binding, the device's patient pairing when the resolver reports
+// one, optional topic binding, the reading's physiological
 // validity, time bounds and the replay window — in that order, recording
 // the sequence number only after every other check passed.
 //
@@ -105,7 +106,8 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 // of the first failed check: [ErrOversize], [ErrMalformed],
 // [ErrUnknownField], [ErrAlgorithm], [ErrUnknownDevice],
 // [ErrRevokedDevice], [ErrKeyResolution], [ErrBadSignature],
-// [ErrUnsupportedVersion], [ErrPHI], [ErrKidMismatch], [ErrInvalidReading],
+// [ErrUnsupportedVersion], [ErrPHI], [ErrKidMismatch], [ErrPatientMismatch],
+// [ErrInvalidReading],
 // [ErrTimeSkew], [ErrReplay] or [ErrSeqTooOld]. A cancelled ctx returns
 // ctx.Err().
 func (v *Verifier) Verify(ctx context.Context, compact []byte) (*Payload, error) {
@@ -186,6 +188,9 @@ func (v *Verifier) verify(ctx context.Context, topic string, checkTopic bool, co
 	}
 	if p.Device != tok.kid {
 		return nil, reject(ErrKidMismatch, "dev")
+	}
+	if !dk.Patient.IsZero() && p.Patient != dk.Patient {
+		return nil, reject(ErrPatientMismatch, "pat")
 	}
 	if checkTopic {
 		dev, kind, err := ParseTopic(topic)
@@ -370,10 +375,16 @@ func parseHeader(h []byte, t *token) error {
 		return rejectWhy(ErrUnknownField, "header", "parameter other than alg, kid, typ")
 	}
 	if typ != MediaType {
+		if DetectPHI(typ) != PHINone {
+			return rejectWhy(ErrPHI, "typ", "free text")
+		}
 		return rejectWhy(ErrMalformed, "typ", "not "+MediaType)
 	}
 	id, err := iomt.ParseDeviceID(kid)
 	if err != nil {
+		if DetectPHI(kid) != PHINone {
+			return rejectWhy(ErrPHI, "kid", "free text")
+		}
 		return rejectWhy(ErrMalformed, "kid", "not a canonical device UUID")
 	}
 	t.alg, t.kid = a, id
