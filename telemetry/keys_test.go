@@ -213,3 +213,29 @@ func TestGenerateKeyRejectsOtherAlgorithms(t *testing.T) {
 		}
 	}
 }
+
+func TestJWKStrictness(t *testing.T) {
+	pub, _ := MarshalPublicJWK(testKey(t, EdDSA, "s").Public(), testDev)
+	s := string(pub)
+	for name, doc := range map[string]string{
+		"duplicate x":   strings.Replace(s, `"kty":`, `"x":"AAAA","kty":`, 1),
+		"duplicate kid": strings.Replace(s, `"kty":`, `"kid":"`+testDev2.String()+`","kty":`, 1),
+		"x not string":  strings.Replace(s, `"use":"sig"`, `"use":1`, 1),
+		"trailing":      s + `{}`,
+		"rsa material":  strings.Replace(s, `"kty":`, `"p":"AQAB","kty":`, 1),
+		"padded base64": strings.Replace(s, `","kid"`, `=","kid"`, 1),
+		"OKP with y":    strings.Replace(s, `"kty":`, `"y":"AAAA","kty":`, 1),
+		"X448":          strings.Replace(s, `"Ed25519"`, `"X25519"`, 1),
+		"uppercase kty": strings.Replace(s, `"kty":"OKP"`, `"KTY":"OKP"`, 1),
+		"short x":       strings.Replace(s, `"x":"`, `"x":"AA`, 1),
+	} {
+		if _, _, err := ParsePublicJWK([]byte(doc)); !errors.Is(err, ErrInvalidKey) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	// Unknown, harmless members (x5c, key_ops, ext) are tolerated.
+	ok := strings.Replace(s, `"kty":`, `"key_ops":["verify"],"ext":true,"kty":`, 1)
+	if _, _, err := ParsePublicJWK([]byte(ok)); err != nil {
+		t.Errorf("harmless extra members: %v", err)
+	}
+}
