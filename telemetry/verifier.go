@@ -47,12 +47,14 @@ type VerifierConfig struct {
 	MaxEnvelopeSize int
 }
 
-// Verifier checks telemetry envelopes: strict JWS parsing, the device's key
-// and status, the signature, the closed payload schema and PHI guard,
-// kid/dev binding, the device's patient pairing when the resolver reports
-// one, optional topic binding, the reading's physiological
-// validity, time bounds and the replay window — in that order, recording
-// the sequence number only after every other check passed.
+// Verifier checks telemetry envelopes, in this order: size; strict JWS
+// syntax and header (exactly alg, kid, typ); the topic's device against
+// "kid" when a topic is given; the device's key and status; algorithm
+// against key type; the signature; the closed payload schema and PHI
+// guard; "kid" = "dev"; the device's patient pairing when the resolver
+// reports one; the topic's kind; the reading's physiological validity;
+// time bounds; and the replay window. The sequence number is recorded
+// only after every other check passed.
 //
 // The cryptography is crypto/ecdsa and crypto/ed25519 directly: the
 // envelope's shape is fixed, so a general JOSE library would only add
@@ -106,10 +108,9 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 // of the first failed check: [ErrOversize], [ErrMalformed],
 // [ErrUnknownField], [ErrAlgorithm], [ErrUnknownDevice],
 // [ErrRevokedDevice], [ErrKeyResolution], [ErrBadSignature],
-// [ErrUnsupportedVersion], [ErrPHI], [ErrKidMismatch], [ErrPatientMismatch],
-// [ErrInvalidReading],
-// [ErrTimeSkew], [ErrReplay] or [ErrSeqTooOld]. A cancelled ctx returns
-// ctx.Err().
+// [ErrUnsupportedVersion], [ErrPHI], [ErrKidMismatch],
+// [ErrPatientMismatch], [ErrInvalidReading], [ErrTimeSkew], [ErrReplay] or
+// [ErrSeqTooOld]. A cancelled ctx returns ctx.Err().
 func (v *Verifier) Verify(ctx context.Context, compact []byte) (*Payload, error) {
 	return v.verify(ctx, "", false, compact, true)
 }
@@ -152,6 +153,19 @@ func (v *Verifier) verify(ctx context.Context, topic string, checkTopic bool, co
 	if err := splitCompact(compact, &tok); err != nil {
 		return nil, err
 	}
+	var topicDev iomt.DeviceID
+	var topicKind iomt.Kind
+	if checkTopic {
+		// Before any key lookup or signature check: junk published on a
+		// device's topic costs the verifier next to nothing.
+		var err error
+		if topicDev, topicKind, err = ParseTopic(topic); err != nil {
+			return nil, rejectCause(ErrTopicMismatch, "topic", ErrInvalidTopic)
+		}
+		if topicDev != tok.kid {
+			return nil, reject(ErrTopicMismatch, "topic")
+		}
+	}
 	dk, err := v.keys.ResolveDeviceKey(ctx, tok.kid)
 	switch {
 	case err == nil:
@@ -192,14 +206,8 @@ func (v *Verifier) verify(ctx context.Context, topic string, checkTopic bool, co
 	if !dk.Patient.IsZero() && p.Patient != dk.Patient {
 		return nil, reject(ErrPatientMismatch, "pat")
 	}
-	if checkTopic {
-		dev, kind, err := ParseTopic(topic)
-		if err != nil {
-			return nil, rejectCause(ErrTopicMismatch, "topic", ErrInvalidTopic)
-		}
-		if dev != p.Device || kind != p.Kind {
-			return nil, reject(ErrTopicMismatch, "topic")
-		}
+	if checkTopic && (topicDev != p.Device || topicKind != p.Kind) {
+		return nil, reject(ErrTopicMismatch, "topic")
 	}
 	if err := p.Reading.Validate(); err != nil {
 		return nil, rejectCause(ErrInvalidReading, "data", err)
