@@ -475,3 +475,31 @@ func TestPHISmugglingInHeader(t *testing.T) {
 		expectReject(t, f.verifier, signRaw(t, f.key, EdDSA, []byte(hdr), []byte(payloadWith(goodData, ""))), ErrPHI, "jane", "Jane")
 	}
 }
+
+type countingResolver struct {
+	KeyResolver
+	calls int
+}
+
+func (c *countingResolver) ResolveDeviceKey(ctx context.Context, dev iomt.DeviceID) (DeviceKey, error) {
+	c.calls++
+	return c.KeyResolver.ResolveDeviceKey(ctx, dev)
+}
+
+// TestTopicSpoofingIsCheap: an envelope for one device published on
+// another device's topic is rejected before any key lookup or signature
+// check, so flooding a topic costs the verifier next to nothing.
+func TestTopicSpoofingIsCheap(t *testing.T) {
+	f := newFixture(t, ES256)
+	env := f.sign(t, testBP(testNow))
+	cr := &countingResolver{KeyResolver: f.resolver}
+	v, _ := NewVerifier(VerifierConfig{Keys: cr, Now: func() time.Time { return testNow }})
+	for _, topic := range []string{Topic(testDev2, iomt.KindBloodPressure), "iomt/v1/x", ""} {
+		if _, err := v.VerifyTopic(context.Background(), topic, env.Compact); !errors.Is(err, ErrTopicMismatch) {
+			t.Fatalf("%q: %v", topic, err)
+		}
+	}
+	if cr.calls != 0 {
+		t.Fatalf("resolver called %d times for mismatched topics", cr.calls)
+	}
+}
