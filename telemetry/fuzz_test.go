@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	jose "github.com/go-jose/go-jose/v4"
 	"github.com/openiomt/sdk/iomt"
 )
 
@@ -89,6 +90,16 @@ func FuzzVerify(f *testing.F) {
 		}
 		if p.Device.IsZero() || p.Reading == nil {
 			t.Fatalf("accepted payload incomplete: %+v", p)
+		}
+		// Differential: what this verifier accepts, go-jose accepts too.
+		k, _ := w.resolver.ResolveDeviceKey(context.Background(), p.Device)
+		alg, _ := AlgorithmOf(k.Key)
+		obj, err := jose.ParseSigned(string(data), []jose.SignatureAlgorithm{joseAlg(alg)})
+		if err != nil {
+			t.Fatalf("go-jose cannot parse accepted envelope: %v", err)
+		}
+		if _, err := obj.Verify(k.Key); err != nil {
+			t.Fatalf("go-jose rejects accepted envelope: %v", err)
 		}
 	})
 }

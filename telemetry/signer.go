@@ -32,6 +32,9 @@ type SignerConfig struct {
 
 // Signer turns readings into signed envelopes for one device and patient.
 // It is safe for concurrent use; the sequence store serialises numbering.
+// When the device is paired with another patient, make a new Signer with
+// the same SequenceStore: sequence numbers belong to the device, not to
+// the pairing.
 type Signer struct {
 	key  crypto.Signer
 	alg  Algorithm
