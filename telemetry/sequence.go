@@ -209,6 +209,9 @@ func syncDir(dir string) error {
 	return err
 }
 
+// Path returns the sequence file's path.
+func (s *FileSequence) Path() string { return s.path }
+
 // Close records the exact next number, so that a clean shutdown skips no
 // numbers, and releases the lock. Next fails with [ErrClosed] afterwards.
 func (s *FileSequence) Close() error {
