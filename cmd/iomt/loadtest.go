@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -51,6 +52,7 @@ type loadtestOpts struct {
 	drain    time.Duration
 	compare  bool
 	jsonOut  bool
+	cpuprof  string
 }
 
 // loadtestResult is one phase's outcome; also the --json form.
@@ -128,6 +130,7 @@ Example:
 	f.DurationVar(&o.drain, "drain", 15*time.Second, "how long to wait after publishing for the ingest to catch up")
 	f.BoolVar(&o.compare, "compare", false, "run the raw baseline (--verify=false --store=none) first and report the ratio")
 	f.BoolVar(&o.jsonOut, "json", false, "print results as JSON lines")
+	f.StringVar(&o.cpuprof, "cpuprofile", "", "write a CPU profile of the run to this file")
 	return cmd
 }
 
@@ -166,6 +169,17 @@ func (o *loadtestOpts) validate() error {
 func runLoadtest(ctx context.Context, o loadtestOpts, out io.Writer) error {
 	if ctx == nil {
 		ctx = context.Background()
+	}
+	if o.cpuprof != "" {
+		f, err := os.Create(o.cpuprof)
+		if err != nil {
+			return usagef("loadtest: --cpuprofile: %v", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	var results []loadtestResult
 	if o.compare {
