@@ -16,6 +16,7 @@ import (
 
 	"github.com/openiomt/sdk/internal/testenv"
 	"github.com/openiomt/sdk/iomt"
+	"github.com/openiomt/sdk/telemetry"
 	"github.com/openiomt/sdk/telemetry/ingest"
 	"github.com/openiomt/sdk/telemetry/internal/brokertest"
 	"github.com/openiomt/sdk/telemetry/publisher"
@@ -169,9 +170,12 @@ func TestPoisonMessageRejectedAckedDeadLettered(t *testing.T) {
 	p := startDevice(t, b.URL, d.id)
 	forged := d.envelope(t, 1, time.Now())
 	forged[len(forged)-5] ^= 1 // tamper with the signature
-	p.PublishEnvelope(context.Background(), d.topic(), forged)
-	p.PublishEnvelope(context.Background(), d.topic(), []byte("not.a.jws"))
-	p.PublishEnvelope(context.Background(), d.topic(), make([]byte, 5000))
+	if err := p.PublishEnvelope(context.Background(), d.topic(), forged); err != nil {
+		t.Fatal(err)
+	}
+	// Junk that the SDK's publisher would refuse, sent by a foreign client.
+	brokertest.PublishRaw(t, b.URL, nil, "raw-"+uuid.NewString(), d.topic(), []byte("not.a.jws"))
+	brokertest.PublishRaw(t, b.URL, nil, "raw-"+uuid.NewString(), d.topic(), make([]byte, 5000))
 	for i := 2; i <= 11; i++ {
 		p.PublishEnvelope(context.Background(), d.topic(), d.envelope(t, uint64(i), time.Now()))
 	}
@@ -205,14 +209,28 @@ func TestImpersonationEnvelopeOnOtherDevicesTopic(t *testing.T) {
 	f := newFleet()
 	a, bdev := f.add(t, mustPat()), f.add(t, mustPat())
 	in := startIngest(t, ingest.Config{ServerURL: b.URL, InsecurePlaintext: true, Group: "g" + uuid.NewString()[:8], Store: s, Verifier: f.verifier(t)})
-	pB := startDevice(t, b.URL, bdev.id) // the attacker got hold of B's connection
-	pB.PublishEnvelope(context.Background(), bdev.topic(), a.envelope(t, 1, time.Now()))
+	// The attacker publishes A's genuine envelope on B's topic with a
+	// client of its own (the SDK publisher would refuse to).
+	brokertest.PublishRaw(t, b.URL, nil, "raw-"+uuid.NewString(), bdev.topic(), a.envelope(t, 1, time.Now()))
 	waitFor(t, "rejection", func() bool { return in.Stats().Rejected == 1 })
 	if n := count(t, s); n != 0 {
 		t.Fatalf("%d rows stored from an impersonating publish", n)
 	}
 	if in.Stats().RejectedBy["topic"] != 1 {
 		t.Fatalf("RejectedBy = %v", in.Stats().RejectedBy)
+	}
+	// Device A signs a payload naming device B (B's kid and dev) with its
+	// own key and publishes it on B's topic: the signature does not verify
+	// under B's registered key.
+	forged, err := telemetry.SignPayload(a.key, &telemetry.Payload{Version: telemetry.PayloadVersion, Device: bdev.id, Patient: bdev.pat,
+		Seq: 7, Time: time.Now().UTC().Truncate(time.Millisecond), Kind: iomt.KindBloodPressure, Reading: bp(7, time.Now().UTC().Truncate(time.Millisecond))}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	brokertest.PublishRaw(t, b.URL, nil, "raw-"+uuid.NewString(), bdev.topic(), forged)
+	waitFor(t, "second rejection", func() bool { return in.Stats().Rejected == 2 })
+	if in.Stats().RejectedBy["signature"] != 1 || count(t, s) != 0 {
+		t.Fatalf("envelope with B's kid signed by A: RejectedBy = %v", in.Stats().RejectedBy)
 	}
 }
 
@@ -234,7 +252,10 @@ func TestImpersonationCertificateOnOtherDevicesTopic(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close(context.Background())
-	p.PublishEnvelope(context.Background(), bdev.topic(), a.envelope(t, 1, time.Now()))
+	// An envelope naming B (forged, since A has no B key) on B's topic.
+	if err := p.PublishEnvelope(context.Background(), bdev.topic(), bdev.envelope(t, 1, time.Now())); err != nil {
+		t.Fatal(err)
+	}
 	waitFor(t, "broker refusal", func() bool { return p.Stats().Rejected == 1 })
 	if b.Denied() == 0 {
 		t.Fatal("broker binding did not deny")

@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
 	"strings"
 	"testing"
 	"time"
+
+	"log/slog"
+	"sync"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -42,12 +46,14 @@ func TestNoPHIInPayloadsOrRows(t *testing.T) {
 	defer s.Close()
 	f := newFleet()
 	d := f.add(t, mustPat()) // the silo's random patient UUID: the only link
-	startIngest(t, ingest.Config{ServerURL: b.URL, InsecurePlaintext: true, Group: "g" + uuid.NewString()[:8], Store: s, Verifier: f.verifier(t)})
+	var logs syncBuffer      // every log line of ingest and publisher, searched too
+	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	startIngest(t, ingest.Config{ServerURL: b.URL, InsecurePlaintext: true, Group: "g" + uuid.NewString()[:8], Store: s, Verifier: f.verifier(t), Logger: logger, DeadLetterTopic: "deadletter/phi"})
 	signer, err := telemetry.NewSigner(telemetry.SignerConfig{Key: d.key, Device: d.id, Patient: d.pat, Sequence: telemetry.NewMemorySequence(0)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := publisher.New(publisher.Config{ServerURL: b.URL, InsecurePlaintext: true, DeviceID: d.id, Signer: signer, StateDir: t.TempDir()})
+	p, err := publisher.New(publisher.Config{ServerURL: b.URL, InsecurePlaintext: true, DeviceID: d.id, Signer: signer, StateDir: t.TempDir(), Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +68,18 @@ func TestNoPHIInPayloadsOrRows(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A reading smuggling PHI is refused on the device, and a forged one
+	// is rejected (and logged) by the ingest.
+	if err := p.PublishEnvelope(ctx, d.topic(), []byte(`{"name":"`+registration["name"]+`"}`)); !errors.Is(err, publisher.ErrEnvelope) {
+		t.Fatalf("PHI-bearing bytes accepted by the publisher: %v", err)
+	}
+	forged := d.envelope(t, 1000, at)
+	forged[len(forged)-3] ^= 1
+	if err := p.PublishEnvelope(ctx, d.topic(), forged); err != nil {
+		t.Fatal(err)
+	}
 	waitFor(t, "30 rows", func() bool { return count(t, s) == 30 })
+	haystackLogs := func() []byte { return logs.Bytes() }
 
 	var haystack [][]byte
 	for _, pl := range b.Captured() {
@@ -92,6 +109,15 @@ func TestNoPHIInPayloadsOrRows(t *testing.T) {
 	for _, r := range rowTexts {
 		haystack = append(haystack, []byte(r))
 	}
+	if len(haystackLogs()) == 0 {
+		t.Fatal("no logs captured")
+	}
+	logLines := haystackLogs()
+	for _, field := range []string{"name", "email", "phone"} {
+		if bytes.Contains(bytes.ToLower(logLines), []byte(strings.ToLower(registration[field]))) {
+			t.Fatalf("registration field %q found in logs", field)
+		}
+	}
 	for field, v := range registration {
 		needles := []string{v, strings.ToLower(v)}
 		for _, w := range strings.FieldsFunc(v, func(r rune) bool { return r == ' ' || r == '-' || r == '.' || r == '@' }) {
@@ -108,4 +134,21 @@ func TestNoPHIInPayloadsOrRows(t *testing.T) {
 			}
 		}
 	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) Bytes() []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return bytes.Clone(s.b.Bytes())
 }

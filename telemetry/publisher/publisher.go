@@ -1,8 +1,10 @@
 package publisher
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -61,6 +63,11 @@ var (
 	// ErrTooLarge is returned for a payload above the outbox's or the
 	// broker's limit.
 	ErrTooLarge = outbox.ErrTooLarge
+	// ErrEnvelope is returned by PublishEnvelope for a telemetry topic when
+	// the envelope is not a compact JWS whose payload passes the closed
+	// schema and PHI guard, or names another device or kind than the
+	// topic. It wraps the telemetry sentinel (e.g. telemetry.ErrPHI).
+	ErrEnvelope = errors.New("publisher: envelope refused")
 	// ErrNoSigner is returned by Publish when Config.Signer is nil.
 	ErrNoSigner = errors.New("publisher: no signer configured")
 	// ErrConfig reports an unusable Config; it arrives wrapped with the
@@ -164,12 +171,13 @@ type Stats struct {
 // Publisher sends a device's messages over MQTT v5 at QoS 1 from a durable
 // outbox. Safe for concurrent use.
 type Publisher struct {
-	cfg     Config
-	log     *slog.Logger
-	ob      *outbox.Outbox
-	session *state.State
-	cm      *autopaho.ConnectionManager
-	prefix  string
+	cfg      Config
+	log      *slog.Logger
+	ob       *outbox.Outbox
+	session  *state.State
+	cm       *autopaho.ConnectionManager
+	prefix   string
+	maxEntry int
 
 	cancel   context.CancelFunc // stops the pump
 	cmCancel context.CancelFunc // stops the connection manager
@@ -208,6 +216,9 @@ func New(cfg Config) (*Publisher, error) {
 		return nil, fmt.Errorf("publisher: state dir: %w", err)
 	}
 	obCfg := cfg.Outbox
+	if obCfg.MaxEntryBytes <= 0 {
+		obCfg.MaxEntryBytes = outbox.DefaultMaxEntryBytes
+	}
 	if obCfg.Logger == nil {
 		obCfg.Logger = log
 	}
@@ -229,6 +240,7 @@ func New(cfg Config) (*Publisher, error) {
 		cfg: cfg, log: log, ob: ob,
 		session:  state.New(cs, ss),
 		prefix:   "iomt/v1/" + cfg.DeviceID.String() + "/",
+		maxEntry: obCfg.MaxEntryBytes,
 		closed:   make(chan struct{}),
 		connUp:   make(chan struct{}, 1),
 		slotFree: make(chan struct{}, 1),
@@ -446,11 +458,48 @@ func (p *Publisher) PublishEnvelope(ctx context.Context, topic string, envelope 
 	if err := p.checkTopic(topic); err != nil {
 		return err
 	}
+	if len(envelope) > p.maxEntry {
+		return ErrTooLarge
+	}
+	if err := p.checkEnvelope(topic, envelope); err != nil {
+		return err
+	}
 	if _, err := p.ob.Append(ctx, topic, envelope); err != nil {
 		if errors.Is(err, outbox.ErrClosed) {
 			return ErrClosed
 		}
 		return fmt.Errorf("publisher: %w", err)
+	}
+	return nil
+}
+
+// checkEnvelope applies the publisher's half of the PHI guard to telemetry
+// topics: the envelope must be a compact JWS whose payload passes the
+// closed schema (telemetry.ParsePayload: no unknown members, only numbers
+// in data), names this device and matches the topic's kind. The signature
+// is not checked here; the cloud verifies it.
+func (p *Publisher) checkEnvelope(topic string, env []byte) error {
+	dev, kind, err := telemetry.ParseTopic(topic)
+	if err != nil {
+		return nil // not a telemetry topic (e.g. ota/status): opaque
+	}
+	first := bytes.IndexByte(env, '.')
+	last := bytes.LastIndexByte(env, '.')
+	if first < 0 || last <= first {
+		return fmt.Errorf("%w: not a compact JWS", ErrEnvelope)
+	}
+	raw := env[first+1 : last]
+	payload := make([]byte, base64.RawURLEncoding.DecodedLen(len(raw)))
+	n, err := base64.RawURLEncoding.Decode(payload, raw)
+	if err != nil {
+		return fmt.Errorf("%w: payload encoding", ErrEnvelope)
+	}
+	pl, err := telemetry.ParsePayload(payload[:n])
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrEnvelope, err)
+	}
+	if pl.Device != dev || pl.Kind != kind {
+		return fmt.Errorf("%w: payload device or kind differs from the topic", ErrEnvelope)
 	}
 	return nil
 }

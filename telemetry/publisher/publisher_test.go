@@ -2,12 +2,14 @@ package publisher_test
 
 import (
 	"context"
+	"crypto"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
-	"fmt"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -63,10 +65,34 @@ func receive(t *testing.T, ch <-chan brokertest.Message, n int) map[string]bool 
 	return got
 }
 
+var (
+	testKeyOnce sync.Once
+	testKey     crypto.Signer
+	testPat     iomt.PatientID
+)
+
+// envelope signs reading i of dev (one test key serves every device: the
+// publisher does not verify signatures).
+func envelope(t testing.TB, dev iomt.DeviceID, i int) []byte {
+	t.Helper()
+	testKeyOnce.Do(func() {
+		testKey, _ = telemetry.GenerateKey(telemetry.EdDSA, nil)
+		testPat, _ = iomt.NewPatientID(nil)
+	})
+	at := time.Now().UTC().Truncate(time.Millisecond)
+	env, err := telemetry.SignPayload(testKey, &telemetry.Payload{Version: telemetry.PayloadVersion, Device: dev, Patient: testPat,
+		Seq: uint64(i + 1), Time: at, Kind: iomt.KindBloodPressure,
+		Reading: iomt.BloodPressure{Systolic: 120, Diastolic: 80, Unit: iomt.MmHg, MeasuredAt: at}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env
+}
+
 func publishN(t *testing.T, p *publisher.Publisher, dev iomt.DeviceID, from, n int) {
 	t.Helper()
 	for i := from; i < from+n; i++ {
-		if err := p.PublishEnvelope(context.Background(), topic(dev), []byte(fmt.Sprintf("env-%d", i))); err != nil {
+		if err := p.PublishEnvelope(context.Background(), topic(dev), envelope(t, dev, i)); err != nil {
 			t.Fatalf("PublishEnvelope %d: %v", i, err)
 		}
 	}
@@ -194,7 +220,7 @@ func TestOutboxFullRejectsNewReadings(t *testing.T) {
 	dev := newDev()
 	p := newPub(t, publisher.Config{ServerURL: b.URL, InsecurePlaintext: true, DeviceID: dev, Outbox: outbox.Config{MaxEntries: 5}})
 	publishN(t, p, dev, 0, 5)
-	if err := p.PublishEnvelope(context.Background(), topic(dev), []byte("x")); !errors.Is(err, publisher.ErrOutboxFull) {
+	if err := p.PublishEnvelope(context.Background(), topic(dev), envelope(t, dev, 99)); !errors.Is(err, publisher.ErrOutboxFull) {
 		t.Fatalf("6th reading = %v, want ErrOutboxFull", err)
 	}
 	if q := p.Stats().Queued; q != 5 {
@@ -260,7 +286,7 @@ func TestCloseIsIdempotentAndRefusesNew(t *testing.T) {
 	if err := p.Close(context.Background()); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
-	if err := p.PublishEnvelope(context.Background(), topic(dev), []byte("x")); !errors.Is(err, publisher.ErrClosed) {
+	if err := p.PublishEnvelope(context.Background(), topic(dev), envelope(t, dev, 99)); !errors.Is(err, publisher.ErrClosed) {
 		t.Fatalf("after Close: %v", err)
 	}
 	<-p.Done()
@@ -379,5 +405,38 @@ func TestPublishSignsReadings(t *testing.T) {
 	p2 := newPub(t, publisher.Config{ServerURL: b.URL, InsecurePlaintext: true, DeviceID: other})
 	if err := p2.Publish(context.Background(), iomt.HeartRate{}); !errors.Is(err, publisher.ErrNoSigner) {
 		t.Fatalf("Publish without signer: %v", err)
+	}
+}
+
+// A device application bug or compromise must not push PHI or a malformed
+// or foreign envelope through the publisher.
+func TestPHISmugglingRefusedByPublisher(t *testing.T) {
+	t.Parallel()
+	dev := newDev()
+	p := newPub(t, publisher.Config{ServerURL: "mqtt://127.0.0.1:1", InsecurePlaintext: true, DeviceID: dev})
+	b64 := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+	hdr := b64(`{"alg":"EdDSA","kid":"` + dev.String() + `","typ":"iomt-telemetry+jws"}`)
+	pat, _ := iomt.NewPatientID(nil)
+	base := `{"v":1,"dev":"` + dev.String() + `","pat":"` + pat.String() + `","seq":1,"ts":"2026-01-01T00:00:00Z","kind":"blood_pressure","data":`
+	for name, payload := range map[string]string{
+		"string in data": base + `{"sys":120,"dia":80,"unit":0,"status":0,"note":"Jane Doe"}}`,
+		"unknown member": base + `{"sys":120,"dia":80,"unit":0,"status":0},"name":"Jane Doe"}`,
+		"other device":   strings.Replace(base, dev.String(), newDev().String(), 1) + `{"sys":120,"dia":80,"unit":0,"status":0}}`,
+	} {
+		env := []byte(hdr + "." + b64(payload) + ".c2ln")
+		err := p.PublishEnvelope(context.Background(), topic(dev), env)
+		if !errors.Is(err, publisher.ErrEnvelope) {
+			t.Errorf("%s: %v, want ErrEnvelope", name, err)
+		} else if strings.Contains(err.Error(), "Jane") {
+			t.Errorf("%s: error echoes the value", name)
+		}
+	}
+	for _, junk := range []string{"", "plain text", "a.b", "a.!!!.c"} {
+		if err := p.PublishEnvelope(context.Background(), topic(dev), []byte(junk)); !errors.Is(err, publisher.ErrEnvelope) {
+			t.Errorf("%q: %v, want ErrEnvelope", junk, err)
+		}
+	}
+	if q := p.Stats().Queued; q != 0 {
+		t.Fatalf("%d refused envelopes queued", q)
 	}
 }

@@ -59,3 +59,41 @@ func Subscribe(t testing.TB, rawURL string, tlsCfg *tls.Config, clientID, filter
 	})
 	return ch
 }
+
+// PublishRaw connects a plain paho client, as an attacker or a foreign
+// client would, publishes payload on topic at QoS 1 and disconnects. It
+// returns the PUBACK reason code.
+func PublishRaw(t testing.TB, rawURL string, tlsCfg *tls.Config, clientID, topic string, payload []byte) byte {
+	t.Helper()
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conn net.Conn
+	if u.Scheme == "mqtts" {
+		conn, err = tls.Dial("tcp", u.Host, tlsCfg)
+	} else {
+		conn, err = net.Dial("tcp", u.Host)
+	}
+	if err != nil {
+		t.Fatalf("brokertest: dial: %v", err)
+	}
+	c := paho.NewClient(paho.ClientConfig{Conn: conn, ClientID: clientID})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := c.Connect(ctx, &paho.Connect{ClientID: clientID, CleanStart: true, KeepAlive: 30}); err != nil {
+		t.Fatalf("brokertest: connect: %v", err)
+	}
+	defer func() {
+		_ = c.Disconnect(&paho.Disconnect{})
+		<-c.Done()
+	}()
+	resp, err := c.Publish(ctx, &paho.Publish{QoS: 1, Topic: topic, Payload: payload})
+	if resp != nil {
+		return resp.ReasonCode
+	}
+	if err != nil {
+		t.Fatalf("brokertest: publish: %v", err)
+	}
+	return 0
+}
