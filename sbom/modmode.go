@@ -56,7 +56,7 @@ func FromModule(ctx context.Context, dir string, cfg Config) (*Result, error) {
 		err error
 	}
 	jobs := map[string][]string{
-		"list":  {"list", "-m", "-json", "all"},
+		"list":  {"list", "-e", "-m", "-json", "all"},
 		"graph": {"mod", "graph"},
 		"build": {"list", "-e", "-deps", "-f", "{{with .Module}}{{.Path}}{{end}}", "./..."},
 		"test":  {"list", "-e", "-deps", "-test", "-f", "{{with .Module}}{{.Path}}{{end}}", "./..."},
@@ -145,6 +145,11 @@ func parseModList(data []byte, cfg *Config) (*listedModule, []*goModule, map[str
 			break
 		} else if err != nil {
 			return nil, nil, nil, &GoCommandError{Args: []string{"list", "-m", "-json", "all"}, Err: err}
+		}
+		if lm.Error != nil {
+			// With -e, a module whose metadata cannot be fetched (offline,
+			// GOPROXY=off) is still listed; keep it, without what is missing.
+			cfg.Logger.Debug("sbom: module listed with an error", "module", lm.Path)
 		}
 		if lm.Main {
 			if mainMod == nil {
