@@ -156,4 +156,3 @@ func firstDiff(a, b []byte) string {
 	}
 	return ""
 }
-

@@ -3,11 +3,11 @@ package sbom_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"crypto/sha256"
 	"os"
 	"os/exec"
 	"path/filepath"
