@@ -307,6 +307,21 @@ func buildBinary(t *testing.T, dir, pkg string) string {
 	return out
 }
 
+// TestSchemaLargeModuleSet runs mod mode over testdata/large, a throwaway
+// module requiring 15 modules that pull in about 130.
+func TestSchemaLargeModuleSet(t *testing.T) {
+	t.Parallel()
+	res, err := sbom.FromModule(context.Background(), filepath.Join("testdata", "large"), sbom.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(*res.BOM.Components); n < 100 {
+		t.Errorf("only %d components", n)
+	}
+	validate(t, "1.6", encode(t, res, sbom.FormatJSON, sbom.Spec16))
+	validate(t, "1.5", encode(t, res, sbom.FormatJSON, sbom.Spec15))
+}
+
 // TestSchemaBinary runs bin mode over the fixture's binary and over the
 // iomt CLI of this repository.
 func TestSchemaBinary(t *testing.T) {
