@@ -10,13 +10,15 @@ import (
 	cdx "github.com/CycloneDX/cyclonedx-go"
 )
 
-// Default limits; see [Limits].
+// Default limits. [ParsePolicy] and [ParseManifest] refuse inputs over
+// DefaultMaxPolicySize; [ParseGovulncheck] and [Decode] take their own
+// maximum, DefaultMaxInputSize when zero; the rest are [Limits] defaults.
 const (
-	DefaultMaxComponents  = 20000
-	DefaultMaxInputSize   = 64 << 20 // govulncheck output, BOM files
-	DefaultMaxPolicySize  = 4 << 20  // policy and manifest files
-	DefaultMaxLicenseSize = 1 << 20  // one licence file
-	DefaultMaxGoOutput    = 256 << 20
+	DefaultMaxComponents  = 20000     // modules plus manifest components
+	DefaultMaxInputSize   = 64 << 20  // govulncheck output and BOM documents
+	DefaultMaxPolicySize  = 4 << 20   // policy and manifest files
+	DefaultMaxLicenseSize = 1 << 20   // one licence file
+	DefaultMaxGoOutput    = 256 << 20 // output of one go command
 )
 
 // Limits bounds every cost an input controls. A zero field means its
@@ -25,10 +27,6 @@ type Limits struct {
 	// MaxComponents bounds the modules plus manifest components in one SBOM
 	// and the components read back by [Decode].
 	MaxComponents int
-	// MaxInputSize bounds govulncheck output and BOM documents, in bytes.
-	MaxInputSize int64
-	// MaxPolicySize bounds policy and manifest files, in bytes.
-	MaxPolicySize int64
 	// MaxLicenseSize bounds one licence file read for detection; larger
 	// files are left undetected (their licence stays unknown).
 	MaxLicenseSize int64
@@ -39,12 +37,6 @@ type Limits struct {
 func (l Limits) withDefaults() Limits {
 	if l.MaxComponents <= 0 {
 		l.MaxComponents = DefaultMaxComponents
-	}
-	if l.MaxInputSize <= 0 {
-		l.MaxInputSize = DefaultMaxInputSize
-	}
-	if l.MaxPolicySize <= 0 {
-		l.MaxPolicySize = DefaultMaxPolicySize
 	}
 	if l.MaxLicenseSize <= 0 {
 		l.MaxLicenseSize = DefaultMaxLicenseSize

@@ -19,16 +19,68 @@ import (
 const licenseCoverageMin = 75
 
 // nonSPDX lists licensecheck v0.3.1 identifiers that are not SPDX licence
-// IDs; they are written as licence names instead of IDs.
+// IDs (TestLicenseIDsAreSPDX keeps it complete); they are written as licence
+// names instead of IDs.
 var nonSPDX = map[string]bool{
-	"Aladdin-9": true, "Anti996": true, "BSD": true, "CC-BY-NC-SA-3.0-US": true,
-	"CommonsClause": true, "GPL": true, "GooglePatentClause": true,
-	"GooglePatentsFile": true, "Prosperity-3.0.0": true,
+	"Aladdin-9": true, "Anti996": true, "BSD-1-Clause-Clear": true, "BSD-3-Clause-NoTrademark": true,
+	"CC-BY-NC-SA-3.0-US": true, "CommonsClause": true, "GPL-2.0-or-3.0": true,
+	"GooglePatentClause": true, "GooglePatentsFile": true, "MIT-NoAd": true, "Prosperity-3.0.0": true,
+}
+
+// commonFamilies are the licence families nearly every Go module uses. A
+// scanner built from their licensecheck entries (all variants, so it picks
+// the same best match as the full scanner) answers for most licence files.
+var commonFamilies = []string{
+	"0BSD", "AGPL-", "Apache-", "BSD-", "BSL-", "BlueOak-", "CC0-", "EPL-", "GPL-",
+	"ISC", "LGPL-", "MIT", "MPL-", "Unlicense", "Zlib",
+}
+
+func isCommonLicense(id string) bool {
+	for _, f := range commonFamilies {
+		if strings.HasPrefix(id, f) {
+			return true
+		}
+	}
+	return false
+}
+
+// commonScanner is built on first use in well under a second, where
+// licensecheck's full built-in scanner takes several seconds of CPU. It is
+// immutable once built.
+var commonScanner = sync.OnceValue(func() *licensecheck.Scanner {
+	var ls []licensecheck.License
+	for _, l := range licensecheck.BuiltinLicenses() {
+		if isCommonLicense(l.ID) && l.LRE != "" {
+			ls = append(ls, l)
+		}
+	}
+	s, err := licensecheck.NewScanner(ls)
+	if err != nil {
+		return nil
+	}
+	return s
+})
+
+// scanLicenseText tries the common-licence scanner first and falls back to
+// the full built-in one (paying its start-up only when needed) when the
+// common licences do not cover the text.
+func scanLicenseText(text []byte) licensecheck.Coverage {
+	if s := commonScanner(); s != nil {
+		if cov := s.Scan(text); cov.Percent >= licenseCoverageMin && len(cov.Match) > 0 {
+			return cov
+		}
+	}
+	return licensecheck.Scan(text)
 }
 
 // isLicenseFile reports whether a module-root file name is a licence file.
 func isLicenseFile(name string) bool {
 	u := strings.ToUpper(name)
+	for _, ext := range []string{".GO", ".S", ".C", ".H", ".PY", ".SH"} {
+		if strings.HasSuffix(u, ext) {
+			return false // source code such as license.go
+		}
+	}
 	for _, p := range []string{"LICENSE", "LICENCE", "COPYING", "UNLICENSE", "MIT-LICENSE", "MIT-LICENCE", "MIT_LICENSE", "MIT_LICENCE"} {
 		if strings.HasPrefix(u, p) {
 			return true
@@ -59,7 +111,7 @@ func detectLicenses(dir string, maxSize int64) licenseResult {
 			res.Unrecognized = append(res.Unrecognized, e.Name())
 			continue
 		}
-		cov := licensecheck.Scan(text)
+		cov := scanLicenseText(text)
 		if cov.Percent < licenseCoverageMin || len(cov.Match) == 0 {
 			res.Unrecognized = append(res.Unrecognized, e.Name())
 			continue

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 	"time"
 
@@ -119,7 +120,7 @@ func decodeStrict(data []byte, v any) error {
 	dec := yaml.NewDecoder(bytes.NewReader(trimmed))
 	dec.KnownFields(true)
 	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("not valid %s: %s", jsonOrYAMLHint, firstLine(err.Error()))
+		return fmt.Errorf("not valid %s: %s", jsonOrYAMLHint, yamlErr(err))
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err != io.EOF {
@@ -143,6 +144,14 @@ func jsonErr(err error) error {
 		return errors.New("truncated JSON")
 	}
 	return errors.New("invalid JSON")
+}
+
+// yamlQuoted matches the input values yaml.v3 quotes in its messages.
+var yamlQuoted = regexp.MustCompile("`[^`]*`")
+
+// yamlErr keeps YAML errors free of input values: line and field only.
+func yamlErr(err error) string {
+	return yamlQuoted.ReplaceAllString(firstLine(err.Error()), "value")
 }
 
 func firstLine(s string) string {

@@ -576,3 +576,24 @@ func TestProgressAndContext(t *testing.T) {
 		t.Error("cancelled context: no error")
 	}
 }
+
+// TestErrorsNameFieldsNotValues: a policy or govulncheck file is not
+// expected to hold PHI, but error text must still never echo input values.
+func TestErrorsNameFieldsNotValues(t *testing.T) {
+	const secret = "JaneDoe19700101"
+	for _, in := range []string{
+		`{"authors": "` + secret + `"}`,
+		"authors: " + secret + "\n",
+		"rules:\n  - match: '*'\n    supportLevel: " + secret + "\n",
+		`{"rules": [{"match": "*", "endOfSupport": "` + secret + `"}]}`,
+	} {
+		_, err := sbom.ParsePolicy([]byte(in))
+		if err == nil || strings.Contains(err.Error(), secret) {
+			t.Errorf("error %v echoes the input value", err)
+		}
+	}
+	_, err := sbom.ParseGovulncheck(strings.NewReader(`{"finding": {"osv": "`+secret+`!"}}`), 0)
+	if err == nil || strings.Contains(err.Error(), secret) {
+		t.Errorf("error %v echoes the input value", err)
+	}
+}
