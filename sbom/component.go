@@ -220,10 +220,10 @@ func vcsURL(path string, o *origin) string {
 // version form the Go vulnerability database uses for stdlib.
 func goVersionToSemver(v string) string {
 	v, _, _ = strings.Cut(strings.TrimSpace(v), " ")
-	v = strings.TrimPrefix(v, "go")
-	if v == "" {
-		return ""
+	if !strings.HasPrefix(v, "go1") {
+		return "" // "devel …" toolchains have no release version
 	}
+	v = strings.TrimPrefix(v, "go")
 	// Pre-releases: go1.26rc1 → v1.26.0-rc.1.
 	for _, pre := range []string{"rc", "beta"} {
 		if i := strings.Index(v, pre); i > 0 {

@@ -33,8 +33,14 @@ func (b *limitedBuffer) Write(p []byte) (int, error) {
 // step must never rewrite go.mod), then cfg.Env, which wins.
 func goEnv(cfg *Config) []string {
 	env := os.Environ()
-	flags := strings.TrimSpace(os.Getenv("GOFLAGS") + " -mod=readonly")
-	env = append(env, "GOWORK=off", "GOFLAGS="+flags)
+	var flags []string
+	for _, f := range strings.Fields(os.Getenv("GOFLAGS")) {
+		if !strings.HasPrefix(f, "-mod=") && !strings.HasPrefix(f, "--mod=") {
+			flags = append(flags, f)
+		}
+	}
+	flags = append(flags, "-mod=readonly")
+	env = append(env, "GOWORK=off", "GOFLAGS="+strings.Join(flags, " "))
 	return append(env, cfg.Env...)
 }
 
