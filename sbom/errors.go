@@ -33,7 +33,7 @@ var (
 )
 
 // GoCommandError is a failed go command. Stderr is go's diagnostic, trimmed
-// to [maxStderr] bytes; it names files and modules, never file contents.
+// to 4 KiB; it names files and modules, never file contents.
 type GoCommandError struct {
 	Args   []string // e.g. ["list", "-m", "-json", "all"]
 	Stderr string
@@ -42,6 +42,7 @@ type GoCommandError struct {
 
 const maxStderr = 4 << 10
 
+// Error names the go command and quotes its diagnostic.
 func (e *GoCommandError) Error() string {
 	msg := strings.TrimSpace(e.Stderr)
 	if msg == "" && e.Err != nil {
@@ -61,6 +62,7 @@ type ParseError struct {
 	Err   error  // wraps the matching sentinel
 }
 
+// Error names the input, the place and the problem, never input values.
 func (e *ParseError) Error() string {
 	s := "sbom: " + e.Input
 	if e.Where != "" {
@@ -79,6 +81,7 @@ type LimitError struct {
 	Limit int64
 }
 
+// Error names the limit and its value.
 func (e *LimitError) Error() string {
 	return "sbom: " + e.What + " over limit of " + strconv.FormatInt(e.Limit, 10)
 }
