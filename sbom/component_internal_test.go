@@ -1,6 +1,9 @@
 package sbom
 
-import "testing"
+import (
+	"errors"
+	"testing"
+)
 
 func TestGoVersionToSemver(t *testing.T) {
 	for in, want := range map[string]string{
@@ -43,5 +46,14 @@ func TestPathTraversalInBuildInfo(t *testing.T) {
 		if h := cacheZipHash(cache, p[0], p[1]); h != "" {
 			t.Errorf("cacheZipHash(%q, %q) = %q", p[0], p[1], h)
 		}
+	}
+}
+
+func TestGoOutputLimit(t *testing.T) {
+	cfg := Config{Limits: Limits{MaxGoOutput: 10}}.withDefaults()
+	_, err := runGo(t.Context(), &cfg, ".", "env", "-json")
+	var le *LimitError
+	if !errors.As(err, &le) {
+		t.Fatalf("err = %v, want a LimitError", err)
 	}
 }

@@ -9,11 +9,14 @@ import (
 	"strings"
 )
 
-// limitedBuffer keeps at most max bytes and remembers overflow.
+// limitedBuffer keeps at most max bytes and remembers overflow. Beyond max
+// it fails the write (stdout: the command is stopped), or with truncate
+// drops the rest (stderr: the diagnostic's start is what matters).
 type limitedBuffer struct {
 	buf      bytes.Buffer
 	max      int64
 	overflow bool
+	truncate bool
 }
 
 func (b *limitedBuffer) Write(p []byte) (int, error) {
@@ -21,6 +24,9 @@ func (b *limitedBuffer) Write(p []byte) (int, error) {
 		b.overflow = true
 		if room > 0 {
 			b.buf.Write(p[:room])
+		}
+		if b.truncate {
+			return len(p), nil
 		}
 		return 0, errors.New("output over limit")
 	}
@@ -50,7 +56,7 @@ func runGo(ctx context.Context, cfg *Config, dir string, args ...string) ([]byte
 	cmd.Dir = dir
 	cmd.Env = goEnv(cfg)
 	stdout := &limitedBuffer{max: cfg.Limits.MaxGoOutput}
-	stderr := &limitedBuffer{max: maxStderr}
+	stderr := &limitedBuffer{max: maxStderr, truncate: true}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	err := cmd.Run()
 	if stdout.overflow {
