@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"slices"
+	"strings"
 
 	cdx "github.com/CycloneDX/cyclonedx-go"
 )
@@ -107,7 +108,15 @@ func fromBuildInfo(ctx context.Context, cfg *Config, bi *debug.BuildInfo, binSHA
 		mods = append(mods, m)
 		deps[mainRef] = append(deps[mainRef], GoPURL(m.Path, m.Version))
 	}
-	return assemble(ctx, cfg, "bin", main, mods, deps, "")
+	// The stdlib licence is read from the local toolchain when there is one
+	// (best effort: bin mode must work without Go installed).
+	goroot := ""
+	if !cfg.SkipLicenses {
+		if out, err := runGo(ctx, cfg, "", "env", "GOROOT"); err == nil {
+			goroot = strings.TrimSpace(string(out))
+		}
+	}
+	return assemble(ctx, cfg, "bin", main, mods, deps, goroot)
 }
 
 // defaultModCache finds the module cache without running go: $GOMODCACHE,
