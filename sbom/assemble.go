@@ -21,8 +21,8 @@ import (
 type Result struct {
 	// BOM is the SBOM, spec version 1.6 in memory; [Encode] writes 1.6 or 1.5.
 	BOM *cdx.BOM
-	// Unmatched lists the bom-refs of components no policy rule matched:
-	// their FDA fields are missing. Sorted.
+	// Unmatched lists the bom-refs of components no policy rule matched and
+	// that lack FDA fields, excluding scope "excluded" (not shipped). Sorted.
 	Unmatched []string
 	// SkippedVulns lists govulncheck findings for modules outside the SBOM,
 	// as "ID (module)".
@@ -100,7 +100,8 @@ func assemble(ctx context.Context, cfg *Config, mode string, main cdx.Component,
 		}
 	}
 	for i := range comps {
-		if !applyFDA(cfg.Policy, &comps[i]) && (getProp(&comps[i], PropSupportLevel) == "" || getProp(&comps[i], PropEndOfSupport) == "") {
+		if !applyFDA(cfg.Policy, &comps[i]) && comps[i].Scope != cdx.ScopeExcluded &&
+			(getProp(&comps[i], PropSupportLevel) == "" || getProp(&comps[i], PropEndOfSupport) == "") {
 			res.Unmatched = append(res.Unmatched, comps[i].BOMRef)
 		}
 		sortProps(&comps[i])

@@ -49,8 +49,9 @@ func (p Problem) String() string {
 // Check reports every missing NTIA minimum element (author, timestamp, and
 // per component supplier, name, version, a unique identifier — purl, CPE or
 // SWID — and a dependencies entry) and every missing FDA field (support level
-// and end-of-support date per component other than the main one), in
-// document order. A nil or empty result means complete. Check never
+// and end-of-support date per component other than the main one and those
+// with scope "excluded", which are not part of the product — in mod mode,
+// modules in the graph that provide no package), in document order. A nil or empty result means complete. Check never
 // modifies bom.
 func Check(bom *cdx.BOM) []Problem {
 	var ps []Problem
@@ -107,7 +108,7 @@ func Check(bom *cdx.BOM) []Problem {
 		if c.BOMRef == "" || !inDeps[c.BOMRef] {
 			add(ref, ElemDependencies, RuleNTIA, false)
 		}
-		if !isMain {
+		if !isMain && c.Scope != cdx.ScopeExcluded {
 			switch lvl := getProp(c, PropSupportLevel); {
 			case lvl == "":
 				add(ref, ElemSupportLevel, RuleFDA, false)

@@ -380,6 +380,9 @@ func TestCheckReportsMissing(t *testing.T) {
 	if has("metadata", sbom.ElemTimestamp) {
 		t.Error("SourceDate timestamp not honoured")
 	}
+	if has("pkg:golang/github.com/inconshreveable/mousetrap@v1.1.0", sbom.ElemSupportLevel) {
+		t.Error("FDA fields demanded of an excluded (not shipped) component")
+	}
 	if len(res.Unmatched) == 0 {
 		t.Error("components without a policy rule not reported in Result.Unmatched")
 	}
