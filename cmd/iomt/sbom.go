@@ -250,7 +250,8 @@ func newSBOMCheckCmd() *cobra.Command {
 NTIA minimum element — author, timestamp, and per component supplier, name,
 version, a unique identifier (purl, CPE or SWID) and a dependencies entry —
 and the FDA fields per component: level of support (openiomt:fda:supportLevel)
-and end-of-support date (cdx:lifecycle:milestone:endOfSupport).
+and end-of-support date (cdx:lifecycle:milestone:endOfSupport), except for
+the main component and components with scope "excluded" (not shipped).
 
 Every problem is printed on stdout, one per line, as
 "RULE: COMPONENT: ELEMENT missing|invalid". Exit status 1 when anything is
