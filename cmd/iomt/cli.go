@@ -84,5 +84,6 @@ stderr, one line, naming the rule), 2 usage error.`,
 	root.CompletionOptions.DisableDefaultCmd = true
 	root.AddCommand(newVersionCmd())
 	root.AddCommand(newKeygenCmd(), newTelemetryCmd())
+	root.AddCommand(newSBOMCmd())
 	return root
 }
