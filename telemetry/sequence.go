@@ -127,6 +127,10 @@ func decodeSeqFile(b []byte) (uint64, error) {
 	if err != nil || limit == 0 {
 		return 0, ErrSequenceCorrupt
 	}
+	// Only the exact encoding this package writes is trusted.
+	if !bytes.Equal(encodeSeqFile(limit), b) {
+		return 0, ErrSequenceCorrupt
+	}
 	return limit, nil
 }
 
