@@ -88,7 +88,7 @@ func appendPayload(b []byte, p *Payload, data []byte) []byte {
 // marshalData returns the JSON form of r after checking that r is of kind
 // and that the result passes the data guard.
 func marshalData(kind iomt.Kind, r iomt.Reading) ([]byte, error) {
-	if r == nil || !kind.Valid() || r.Kind() != kind {
+	if isNil(r) || !kind.Valid() || r.Kind() != kind {
 		return nil, fmt.Errorf("%w: reading does not match kind", ErrInvalidReading)
 	}
 	data, err := json.Marshal(r)

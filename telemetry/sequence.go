@@ -52,7 +52,8 @@ type FileSequenceConfig struct {
 // keeps a second process (or a second FileSequence) from opening the same
 // file; the kernel drops it when the process dies.
 //
-// Numbers start at 1. FileSequence is safe for concurrent use.
+// Numbers start at 1. FileSequence is safe for concurrent use. Create it
+// with [OpenFileSequence]; the zero value is not usable.
 type FileSequence struct {
 	path  string
 	block uint64

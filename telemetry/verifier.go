@@ -3,8 +3,6 @@ package telemetry
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/ed25519"
 	"errors"
 	"time"
 
@@ -61,7 +59,8 @@ type VerifierConfig struct {
 // envelope's shape is fixed, so a general JOSE library would only add
 // attack surface and cost. Any JOSE library verifies the same envelopes.
 //
-// A Verifier is safe for concurrent use.
+// A Verifier is safe for concurrent use. Create it with [NewVerifier]; the
+// zero value is not usable.
 type Verifier struct {
 	keys    KeyResolver
 	replay  ReplayWindow
@@ -182,17 +181,14 @@ func (v *Verifier) verify(ctx context.Context, topic string, checkTopic bool, co
 	if dk.Status != KeyActive {
 		return nil, rejectWhy(ErrRevokedDevice, "kid", "key status "+dk.Status.String())
 	}
-	switch dk.Key.(type) {
-	case *ecdsa.PublicKey:
-		if tok.alg != ES256 {
-			return nil, rejectWhy(ErrAlgorithm, "alg", "does not match the device key type")
-		}
-	case ed25519.PublicKey:
-		if tok.alg != EdDSA {
-			return nil, rejectWhy(ErrAlgorithm, "alg", "does not match the device key type")
-		}
-	default:
+	// AlgorithmOf also refuses nil keys, other curves and malformed
+	// Ed25519 keys, on which the crypto packages would panic.
+	keyAlg, err := AlgorithmOf(dk.Key)
+	if err != nil {
 		return nil, rejectWhy(ErrAlgorithm, "alg", "device key type not allowed")
+	}
+	if tok.alg != keyAlg {
+		return nil, rejectWhy(ErrAlgorithm, "alg", "does not match the device key type")
 	}
 	if !verifySignature(tok.alg, dk.Key, tok.input, tok.sig[:]) {
 		return nil, reject(ErrBadSignature, "")
