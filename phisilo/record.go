@@ -16,10 +16,10 @@ const SchemaVersion = 1
 // Limits on a record. They bound what a caller (ultimately the phone app
 // on the public internet) can make the silo store and encrypt.
 const (
-	MaxFieldBytes  = 512       // any single string field
-	MaxExtensions  = 32        // entries in Record.Extensions
-	MaxAddressLine = 4         // entries in Address.Lines
-	MaxRecordBytes = 64 << 10  // the encoded record
+	MaxFieldBytes  = 512      // any single string field
+	MaxExtensions  = 32       // entries in Record.Extensions
+	MaxAddressLine = 4        // entries in Address.Lines
+	MaxRecordBytes = 64 << 10 // the encoded record
 	maxExtKeyBytes = 64
 )
 
