@@ -625,8 +625,8 @@ const maxAuditScan = 100000
 // itself audited.
 func (s *Silo) AuditLog(ctx context.Context, p Principal, q AuditQuery) ([]AuditRecord, error) {
 	target := q.Patient
-	if p.Role == RolePatient {
-		target = p.Patient
+	if p.Role == RolePatient && target.IsZero() {
+		target = p.Patient // a patient's query is always about themselves
 	}
 	if err := s.check(p, ActionQueryAudit); err != nil {
 		return nil, s.denyInvalid(ctx, ActionQueryAudit, target, err)

@@ -528,3 +528,68 @@ func testSilo(t *testing.T, h Harness) {
 		t.Fatalf("VerifyAudit = %d, %v", n, err)
 	}
 }
+
+// Markers are distinctive values [MarkerRecord] stores; at-rest tests scan
+// storage, logs and error strings for them.
+var Markers = []string{"ZQXMARKERGIVEN", "ZQXMARKERFAMILY", "ZQXMARKERSTREET", "zqxmarker@example.org", "+1-555-0142-9"}
+
+// MarkerRecord returns a record made of [Markers].
+func MarkerRecord() phisilo.Record {
+	return phisilo.Record{
+		Name:      phisilo.Name{Given: Markers[0], Family: Markers[1]},
+		BirthDate: "1950-07-04",
+		Contact:   phisilo.Contact{Email: Markers[3], Phone: Markers[4]},
+		Address:   phisilo.Address{Lines: []string{Markers[2]}, City: "Springfield", State: "IL", PostalCode: "62704", Country: "US"},
+		Consent:   phisilo.Consent{Treatment: true},
+	}
+}
+
+// ExerciseWithMarkers drives s through every kind of call with marker PHI,
+// including failing and denied ones, and returns the patient ID and every
+// error string it saw. Scan those, the logs and the storage for [Markers].
+func ExerciseWithMarkers(t *testing.T, s *phisilo.Silo) (phisilo.PatientID, []string) {
+	t.Helper()
+	ctx := context.Background()
+	var errs []string
+	note := func(err error) {
+		if err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
+	self := phisilo.Principal{UserID: "app", Role: phisilo.RolePatient, Purpose: phisilo.PurposePatientRequest}
+	id, err := s.Register(ctx, self, MarkerRecord(), &phisilo.Credentials{UserID: "marker-user", Password: "marker password 123"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	own := phisilo.Principal{UserID: "marker-user", Role: phisilo.RolePatient, Purpose: phisilo.PurposePatientRequest, Patient: id}
+	_, err = s.Get(ctx, own, id)
+	note(err)
+	bad := MarkerRecord()
+	bad.BirthDate = Markers[0]
+	note(s.Update(ctx, own, id, bad))
+	bad = MarkerRecord()
+	bad.Contact.Email = Markers[0]
+	note(s.Update(ctx, own, id, bad))
+	bad.Name.Given = Markers[0] + "\x00"
+	note(s.Update(ctx, own, id, bad))
+	note(s.Update(ctx, own, id, MarkerRecord()))
+	_, err = s.Get(ctx, phisilo.Principal{UserID: "dr-nobody", Role: phisilo.RoleClinician, Purpose: phisilo.PurposeTreatment}, id)
+	note(err)
+	_, err = s.CreateGrant(ctx, own, id, phisilo.GrantRequest{Grantee: "dr", GranteeRole: phisilo.RoleClinician, Sections: []phisilo.Section{phisilo.SectionContact}, Duration: time.Hour})
+	note(err)
+	_, _, err = s.Login(ctx, phisilo.Credentials{UserID: "marker-user", Password: Markers[0]}, phisilo.PurposePatientRequest, "")
+	note(err)
+	_, err = s.Deidentified(ctx, phisilo.Principal{UserID: "sup", Role: phisilo.RoleSupport, Purpose: phisilo.PurposeOperations}, id)
+	note(err)
+	return id, errs
+}
+
+// AssertNoMarkers fails if any marker occurs in data (named what).
+func AssertNoMarkers(t *testing.T, what string, data []byte) {
+	t.Helper()
+	for i, m := range Markers {
+		if bytes.Contains(bytes.ToLower(data), bytes.ToLower([]byte(m))) {
+			t.Errorf("marker PHI (marker %d) found in %s", i, what)
+		}
+	}
+}
