@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -368,5 +367,3 @@ func (k *Keyset) Unwrap(ctx context.Context, wrapped, ad []byte) ([]byte, error)
 func (k *Keyset) LogValue() slog.Value {
 	return slog.GroupValue(slog.Uint64("primary", uint64(k.PrimaryVersion())), slog.Uint64("min", uint64(k.MinVersion())))
 }
-
-var errNoKeyset = errors.New("phisilo: no keyset")

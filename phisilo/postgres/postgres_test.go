@@ -10,7 +10,7 @@ import (
 	"github.com/openiomt/sdk/phisilo/postgres"
 )
 
-func openDSN(t *testing.T, dsn string) *postgres.Backend {
+func openDSN(t testing.TB, dsn string) *postgres.Backend {
 	t.Helper()
 	b, err := postgres.Open(context.Background(), postgres.Config{DSN: dsn})
 	if err != nil {

@@ -18,21 +18,28 @@ import (
 
 // Dialect holds what differs between engines.
 type Dialect struct {
-	Name       string
-	Rebind     bool   // $n → ?
-	Blob       string // BLOB | BYTEA
-	Int        string // INTEGER | BIGINT
-	LockHead   string // suffix locking the audit head row, e.g. " FOR UPDATE"
-	TxOptions  *sql.TxOptions
-	Prefix     string // table name prefix
-	IsConflict func(error) bool
+	Name      string
+	Rebind    bool   // $n → ?
+	Blob      string // BLOB | BYTEA
+	Int       string // INTEGER | BIGINT
+	LockHead  string // suffix locking the audit head row, e.g. " FOR UPDATE"
+	TxOptions *sql.TxOptions
+	Prefix    string // table name prefix
+	// Prepare caches prepared statements on the *sql.DB (worth it for
+	// SQLite, whose driver does not; pgx caches statements itself).
+	Prepare bool
+	// LastRowHead reads the chain head from the last audit row instead of
+	// a locked head row: correct only where write transactions are fully
+	// serialized (SQLite's BEGIN IMMEDIATE), and one write cheaper.
+	LastRowHead bool
 }
 
 // Store is a phisilo.Backend over a *sql.DB.
 type Store struct {
-	DB *sql.DB
-	D  Dialect
-	q  map[string]string
+	DB    *sql.DB
+	D     Dialect
+	q     map[string]string
+	stmts map[string]*sql.Stmt
 }
 
 var ph = regexp.MustCompile(`\$\d+`)
@@ -68,6 +75,7 @@ var queries = map[string]string{
 	"session.put":   `INSERT INTO T_sessions (token_hash, tenant, user_id, purpose, created, last_seen) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (token_hash) DO UPDATE SET last_seen = excluded.last_seen`,
 	"session.del":   `DELETE FROM T_sessions WHERE token_hash = $1`,
 	"audit.head":    `SELECT seq, hash FROM T_audit_head WHERE id = 1`,
+	"audit.last":    `SELECT seq, hash FROM T_audit ORDER BY seq DESC LIMIT 1`,
 	"audit.ins":     `INSERT INTO T_audit (seq, prev, hash, body) VALUES ($1, $2, $3, $4)`,
 	"audit.sethead": `UPDATE T_audit_head SET seq = $1, hash = $2 WHERE id = 1`,
 	"audit.list":    `SELECT seq, prev, hash, body FROM T_audit WHERE seq > $1 ORDER BY seq LIMIT $2`,
@@ -106,6 +114,19 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if _, err := s.DB.ExecContext(ctx, q, phisilo.GenesisHash); err != nil {
 		return fmt.Errorf("phisilo: %s: migrate: %w", s.D.Name, err)
 	}
+	if s.D.Prepare {
+		s.stmts = map[string]*sql.Stmt{}
+		for name, text := range s.q {
+			if name == "audit.head" {
+				text += s.D.LockHead
+			}
+			st, err := s.DB.PrepareContext(ctx, text)
+			if err != nil {
+				return fmt.Errorf("phisilo: %s: prepare %s: %w", s.D.Name, name, err)
+			}
+			s.stmts[name] = st
+		}
+	}
 	return nil
 }
 
@@ -132,10 +153,9 @@ func (s *Store) Update(ctx context.Context, fn func(phisilo.Tx) error) error {
 	return nil
 }
 
+// wrap names the engine and operation. Driver errors carry SQL state and
+// constraint names, never bound values, so they are safe to log.
 func (s *Store) wrap(op string, err error) error {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, sql.ErrConnDone) {
-		return fmt.Errorf("phisilo: %s: %s: %w", s.D.Name, op, err)
-	}
 	return fmt.Errorf("phisilo: %s: %s: %w", s.D.Name, op, err)
 }
 
@@ -192,11 +212,24 @@ type txn struct {
 	done bool
 }
 
+func (t *txn) stmt(ctx context.Context, name string) *sql.Stmt {
+	if st, ok := t.s.stmts[name]; ok {
+		return t.tx.StmtContext(ctx, st)
+	}
+	return nil
+}
+
 func (t *txn) exec(ctx context.Context, name string, args ...any) (sql.Result, error) {
 	if t.done {
 		return nil, phisilo.ErrClosed
 	}
-	r, err := t.tx.ExecContext(ctx, t.s.q[name], args...)
+	var r sql.Result
+	var err error
+	if st := t.stmt(ctx, name); st != nil {
+		r, err = st.ExecContext(ctx, args...)
+	} else {
+		r, err = t.tx.ExecContext(ctx, t.s.q[name], args...)
+	}
 	if err != nil {
 		return nil, t.s.wrap(name, err)
 	}
@@ -204,7 +237,14 @@ func (t *txn) exec(ctx context.Context, name string, args ...any) (sql.Result, e
 }
 
 func (t *txn) row(ctx context.Context, name string, args ...any) *sql.Row {
-	return t.tx.QueryRowContext(ctx, t.s.q[name], args...)
+	if st := t.stmt(ctx, name); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	q := t.s.q[name]
+	if name == "audit.head" {
+		q += t.s.D.LockHead
+	}
+	return t.tx.QueryRowContext(ctx, q, args...)
 }
 
 func (t *txn) scanErr(name string, err error) error {
@@ -422,16 +462,24 @@ func (t *txn) AppendAudit(ctx context.Context, body []byte) (phisilo.AuditEntry,
 	}
 	var seq int64
 	var prev []byte
-	if err := t.tx.QueryRowContext(ctx, t.s.q["audit.head"]+t.s.D.LockHead).Scan(&seq, &prev); err != nil {
-		return phisilo.AuditEntry{}, t.s.wrap("audit.head", err)
+	head := "audit.head"
+	if t.s.D.LastRowHead {
+		head = "audit.last"
+	}
+	if err := t.row(ctx, head).Scan(&seq, &prev); errors.Is(err, sql.ErrNoRows) && t.s.D.LastRowHead {
+		seq, prev = 0, phisilo.GenesisHash
+	} else if err != nil {
+		return phisilo.AuditEntry{}, t.s.wrap(head, err)
 	}
 	e := phisilo.AuditEntry{Seq: uint64(seq) + 1, Prev: prev, Body: bytes.Clone(body)}
 	e.Hash = phisilo.ChainHash(prev, e.Seq, body)
 	if _, err := t.exec(ctx, "audit.ins", int64(e.Seq), e.Prev, e.Hash, e.Body); err != nil {
 		return phisilo.AuditEntry{}, err
 	}
-	if _, err := t.exec(ctx, "audit.sethead", int64(e.Seq), e.Hash); err != nil {
-		return phisilo.AuditEntry{}, err
+	if !t.s.D.LastRowHead {
+		if _, err := t.exec(ctx, "audit.sethead", int64(e.Seq), e.Hash); err != nil {
+			return phisilo.AuditEntry{}, err
+		}
 	}
 	return e, nil
 }
@@ -444,4 +492,9 @@ func (t *txn) PutCheckpoint(ctx context.Context, c phisilo.Checkpoint) error {
 var _ phisilo.Backend = (*Store)(nil)
 
 // Close closes the database.
-func (s *Store) Close() error { return s.DB.Close() }
+func (s *Store) Close() error {
+	for _, st := range s.stmts {
+		st.Close()
+	}
+	return s.DB.Close()
+}
