@@ -158,6 +158,24 @@ func (s *Silo) SetAccountDisabled(ctx context.Context, p Principal, userID strin
 	})
 }
 
+// DeleteAccount deletes a user account. Its sessions fail at their next
+// use. Only admins may.
+func (s *Silo) DeleteAccount(ctx context.Context, p Principal, userID string) error {
+	if err := s.check(p, ActionManageAccounts); err != nil {
+		return s.denyInvalid(ctx, ActionManageAccounts, PatientID{}, err)
+	}
+	o := s.newOp(p, ActionManageAccounts, PatientID{})
+	if validUserID(userID) {
+		o.ev.Target = userID
+	}
+	return s.run(ctx, o, func(tx Tx) error {
+		if _, err := s.authorize(ctx, tx, o, p, ActionManageAccounts, PatientID{}, ""); err != nil {
+			return err
+		}
+		return tx.DeleteAccount(ctx, s.cfg.Tenant, userID)
+	})
+}
+
 // dummyHash is checked against when the user does not exist, so a login
 // for an unknown user costs the same as one with a wrong password.
 func (s *Silo) dummyHash() string {
@@ -284,6 +302,9 @@ func (s *Silo) Logout(ctx context.Context, token string) error {
 			return err
 		}
 		body := AuditEvent{Time: s.now(), Tenant: s.cfg.Tenant, UserID: ss.UserID, Action: ActionLogout, Outcome: OutcomeSuccess, Purpose: ss.Purpose}
+		if a, err := tx.Account(ctx, s.cfg.Tenant, ss.UserID); err == nil {
+			body.Role = a.Role
+		}
 		return s.appendAudit(ctx, tx, body)
 	})
 }

@@ -118,4 +118,10 @@ func TestSessionsExpire(t *testing.T) {
 	if _, _, err := e.silo.Login(ctx, phisilo.Credentials{UserID: "pat", Password: "long enough password"}, phisilo.PurposePatientRequest, ""); err == nil {
 		t.Fatal("disabled account logged in")
 	}
+	if err := e.silo.DeleteAccount(ctx, admin, "pat"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.silo.DeleteAccount(ctx, admin, "pat"); err == nil {
+		t.Fatal("deleted an account twice")
+	}
 }
