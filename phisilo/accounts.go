@@ -84,7 +84,19 @@ func validUserID(id string) bool {
 	return id != "" && len(id) <= 128 && checkText("user_id", id) == nil
 }
 
-func (s *Silo) newAccount(userID string, role Role, patient PatientID, password string) (Account, error) {
+// kdfSlot waits for a password-hashing slot; release it with the returned func.
+func (s *Silo) kdfSlot(ctx context.Context) (func(), error) {
+	select {
+	case s.kdf <- struct{}{}:
+		return func() { <-s.kdf }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// newAccount hashes the password (outside any transaction: PBKDF2 takes
+// long enough to stall a single-writer backend).
+func (s *Silo) newAccount(ctx context.Context, userID string, role Role, patient PatientID, password string) (Account, error) {
 	if !validUserID(userID) {
 		return Account{}, &FieldError{Field: "user_id", Reason: "required, at most 128 printable bytes"}
 	}
@@ -94,7 +106,12 @@ func (s *Silo) newAccount(userID string, role Role, patient PatientID, password 
 	if role == RolePatient && patient.IsZero() {
 		return Account{}, &FieldError{Field: "patient", Reason: "required for patients"}
 	}
+	release, err := s.kdfSlot(ctx)
+	if err != nil {
+		return Account{}, err
+	}
 	h, err := HashPassword(s.cfg.Rand, password, s.cfg.PasswordIterations)
+	release()
 	if err != nil {
 		return Account{}, err
 	}
@@ -118,13 +135,19 @@ func (s *Silo) CreateAccount(ctx context.Context, p Principal, a NewAccount) err
 	if validUserID(a.UserID) {
 		o.ev.Target = a.UserID
 	}
+	if _, derr := decide(p, ActionManageAccounts, PatientID{}, nil, "", s.now()); derr != nil {
+		return s.run(ctx, o, func(Tx) error { return derr }) // deny before spending a KDF
+	}
+	acct, aerr := s.newAccount(ctx, a.UserID, a.Role, a.Patient, a.Password)
+	if aerr != nil && !domainError(aerr) {
+		return aerr
+	}
 	return s.run(ctx, o, func(tx Tx) error {
 		if _, err := s.authorize(ctx, tx, o, p, ActionManageAccounts, PatientID{}, ""); err != nil {
 			return err
 		}
-		acct, err := s.newAccount(a.UserID, a.Role, a.Patient, a.Password)
-		if err != nil {
-			return err
+		if aerr != nil {
+			return aerr
 		}
 		if _, err := tx.Account(ctx, s.cfg.Tenant, a.UserID); err == nil {
 			return fmt.Errorf("phisilo: account: %w", ErrExists)
@@ -202,20 +225,46 @@ func (s *Silo) Login(ctx context.Context, c Credentials, purpose Purpose, source
 	}
 	token := base64.RawURLEncoding.EncodeToString(tok[:])
 	th := sha256.Sum256([]byte(token))
+	fail := fmt.Errorf("phisilo: login: %w", ErrUnauthenticated)
+	// Read the account, then check the password outside any transaction
+	// (PBKDF2 would otherwise hold the backend's write lock).
+	var acct Account
+	var lookup error
+	if validUserID(c.UserID) && len(c.Password) <= MaxPasswordBytes {
+		lookup = s.cfg.Backend.Update(ctx, func(tx Tx) error {
+			a, err := tx.Account(ctx, s.cfg.Tenant, c.UserID)
+			acct = a
+			return err
+		})
+		if lookup != nil && !errors.Is(lookup, ErrNotFound) {
+			return "", Principal{}, lookup
+		}
+	} else {
+		lookup = ErrNotFound
+	}
+	release, err := s.kdfSlot(ctx)
+	if err != nil {
+		return "", Principal{}, err
+	}
+	ok := false
+	if lookup == nil {
+		ok = CheckPassword(acct.PasswordHash, c.Password)
+	} else {
+		CheckPassword(s.dummyHash(), c.Password)
+	}
+	release()
 	var pr Principal
-	err := s.run(ctx, o, func(tx Tx) error {
-		fail := fmt.Errorf("phisilo: login: %w", ErrUnauthenticated)
-		if !validUserID(c.UserID) || len(c.Password) > MaxPasswordBytes {
+	err = s.run(ctx, o, func(tx Tx) error {
+		if !ok {
 			return fail
 		}
 		a, err := tx.Account(ctx, s.cfg.Tenant, c.UserID)
 		if errors.Is(err, ErrNotFound) {
-			CheckPassword(s.dummyHash(), c.Password)
 			return fail
 		} else if err != nil {
 			return err
 		}
-		if !CheckPassword(a.PasswordHash, c.Password) || a.Disabled {
+		if a.Disabled || a.PasswordHash != acct.PasswordHash { // changed since the check
 			return fail
 		}
 		pr = Principal{UserID: a.UserID, Role: a.Role, Purpose: purpose, Patient: a.Patient, Source: source}

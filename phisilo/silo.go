@@ -45,6 +45,11 @@ type Config struct {
 	// SessionMaxAge ends a session that long after login whatever its use;
 	// zero means 12 hours.
 	SessionMaxAge time.Duration
+	// MaxConcurrentPasswordChecks bounds how many PBKDF2 computations
+	// (logins, new passwords) run at once, so a flood of login attempts
+	// cannot take every CPU; further callers wait (honouring their
+	// context). Zero means 4.
+	MaxConcurrentPasswordChecks int
 }
 
 // Silo is the PHI silo service: it encrypts records under per-patient data
@@ -54,6 +59,7 @@ type Config struct {
 type Silo struct {
 	cfg Config
 	log *slog.Logger
+	kdf chan struct{} // semaphore for password hashing
 }
 
 // New validates cfg and returns a Silo.
@@ -93,11 +99,14 @@ func New(cfg Config) (*Silo, error) {
 	if cfg.SessionMaxAge == 0 {
 		cfg.SessionMaxAge = 12 * time.Hour
 	}
+	if cfg.MaxConcurrentPasswordChecks <= 0 {
+		cfg.MaxConcurrentPasswordChecks = 4
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Silo{cfg: cfg, log: log}, nil
+	return &Silo{cfg: cfg, log: log, kdf: make(chan struct{}, cfg.MaxConcurrentPasswordChecks)}, nil
 }
 
 // Tenant returns the silo's tenant.
@@ -260,7 +269,7 @@ func (s *Silo) Register(ctx context.Context, p Principal, rec Record, login *Cre
 	o := s.newOp(p, ActionRegister, id)
 	var acct Account
 	if login != nil {
-		if acct, err = s.newAccount(login.UserID, RolePatient, id, login.Password); err != nil {
+		if acct, err = s.newAccount(ctx, login.UserID, RolePatient, id, login.Password); err != nil {
 			o.ev.Patient = ""
 			return PatientID{}, s.run(ctx, o, func(Tx) error { return err })
 		}
