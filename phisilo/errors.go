@@ -42,6 +42,7 @@ type FieldError struct {
 	Reason string // e.g. "required", "not a date", "control character"
 }
 
+// Error implements error.
 func (e *FieldError) Error() string {
 	return fmt.Sprintf("phisilo: invalid field %s: %s", e.Field, e.Reason)
 }
@@ -55,6 +56,7 @@ type LimitError struct {
 	Max   int
 }
 
+// Error implements error.
 func (e *LimitError) Error() string {
 	return fmt.Sprintf("phisilo: input exceeds %s (%d)", e.Limit, e.Max)
 }
@@ -70,6 +72,7 @@ type DeniedError struct {
 	Reason string
 }
 
+// Error implements error.
 func (e *DeniedError) Error() string {
 	return fmt.Sprintf("phisilo: access denied: %s by %s: %s", e.Action, e.Role, e.Reason)
 }
@@ -83,6 +86,7 @@ type AuditVerifyError struct {
 	Reason string // "sequence", "prev-hash", "hash", "checkpoint-signature", "checkpoint-hash", "truncated"
 }
 
+// Error implements error.
 func (e *AuditVerifyError) Error() string {
 	return fmt.Sprintf("phisilo: audit log verification failed at entry %d: %s", e.Seq, e.Reason)
 }

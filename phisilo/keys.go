@@ -131,6 +131,11 @@ var keysetAD = []byte("openiomt/phisilo keyset v1")
 // NewKeyset returns a fresh keyset with one key (version 1). With path
 // non-empty it is written there; the file must not exist.
 func NewKeyset(path string, master tink.AEAD) (*Keyset, error) {
+	if path != "" {
+		if _, err := os.Lstat(path); err == nil {
+			return nil, fmt.Errorf("phisilo: new keyset: file exists: %w", ErrExists)
+		}
+	}
 	h, err := keyset.NewHandle(aead.AES256GCMKeyTemplate())
 	if err != nil {
 		return nil, fmt.Errorf("phisilo: new keyset: %w", err)

@@ -82,6 +82,9 @@ func TestRotationRewrapAndMinimumVersion(t *testing.T) {
 	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("keyset file mode: %v", err)
 	}
+	if _, err := phisilo.NewKeyset(path, nil); !errors.Is(err, phisilo.ErrExists) {
+		t.Fatalf("NewKeyset over an existing keyset: %v, want ErrExists", err)
+	}
 }
 
 // TestKeysetEncryptedUnderMasterAEAD: with a KMS-style master AEAD the file
