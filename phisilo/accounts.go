@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Password limits.
@@ -196,6 +197,108 @@ func (s *Silo) DeleteAccount(ctx context.Context, p Principal, userID string) er
 			return err
 		}
 		return tx.DeleteAccount(ctx, s.cfg.Tenant, userID)
+	})
+}
+
+// AccountInfo is an account as listed to admins: no password hash.
+type AccountInfo struct {
+	UserID   string    `json:"user_id"`
+	Role     Role      `json:"role"`
+	Patient  PatientID `json:"patient,omitzero"`
+	Disabled bool      `json:"disabled"`
+	Created  time.Time `json:"created"`
+}
+
+// MaxAccountsPage bounds one page of [Silo.Accounts].
+const MaxAccountsPage = 500
+
+// Accounts lists up to limit (1..MaxAccountsPage) accounts with user IDs
+// after after, in order. Only admins may.
+func (s *Silo) Accounts(ctx context.Context, p Principal, after string, limit int) ([]AccountInfo, error) {
+	if err := s.check(p, ActionManageAccounts); err != nil {
+		return nil, s.denyInvalid(ctx, ActionManageAccounts, PatientID{}, err)
+	}
+	o := s.newOp(p, ActionManageAccounts, PatientID{})
+	o.ev.Target = "list"
+	var out []AccountInfo
+	err := s.run(ctx, o, func(tx Tx) error {
+		if _, err := s.authorize(ctx, tx, o, p, ActionManageAccounts, PatientID{}, ""); err != nil {
+			return err
+		}
+		if limit < 1 || limit > MaxAccountsPage {
+			return &LimitError{Limit: "MaxAccountsPage", Max: MaxAccountsPage}
+		}
+		if len(after) > 128 {
+			return &FieldError{Field: "after", Reason: "at most 128 bytes"}
+		}
+		as, err := tx.Accounts(ctx, s.cfg.Tenant, after, limit)
+		for _, a := range as {
+			out = append(out, AccountInfo{UserID: a.UserID, Role: a.Role, Patient: a.Patient, Disabled: a.Disabled, Created: a.Created})
+		}
+		return err
+	})
+	return out, err
+}
+
+// ChangePassword sets a new password for userID. A user may change their
+// own password by giving the current one; an admin may reset anyone's
+// (oldPassword ignored). Live sessions are not ended.
+func (s *Silo) ChangePassword(ctx context.Context, p Principal, userID, oldPassword, newPassword string) error {
+	if err := s.check(p, ActionManageAccounts); err != nil {
+		return s.denyInvalid(ctx, ActionManageAccounts, PatientID{}, err)
+	}
+	o := s.newOp(p, ActionManageAccounts, PatientID{})
+	if validUserID(userID) {
+		o.ev.Target = userID
+	}
+	self := p.UserID == userID
+	if !self && p.Role != RoleAdmin {
+		return s.run(ctx, o, func(Tx) error {
+			return &DeniedError{Action: ActionManageAccounts, Role: p.Role, Reason: "not-own-account"}
+		})
+	}
+	var current Account
+	if self && p.Role != RoleAdmin {
+		err := s.cfg.Backend.Update(ctx, func(tx Tx) error {
+			a, err := tx.Account(ctx, s.cfg.Tenant, userID)
+			current = a
+			return err
+		})
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		release, kerr := s.kdfSlot(ctx)
+		if kerr != nil {
+			return kerr
+		}
+		ok := err == nil && CheckPassword(current.PasswordHash, oldPassword)
+		release()
+		if !ok {
+			return s.run(ctx, o, func(Tx) error { return fmt.Errorf("phisilo: change password: %w", ErrUnauthenticated) })
+		}
+	}
+	fresh, herr := s.newAccount(ctx, userID, RoleAdmin, PatientID{}, newPassword)
+	if herr != nil && !domainError(herr) {
+		return herr
+	}
+	return s.run(ctx, o, func(tx Tx) error {
+		if p.Role == RoleAdmin {
+			if _, err := s.authorize(ctx, tx, o, p, ActionManageAccounts, PatientID{}, ""); err != nil {
+				return err
+			}
+		}
+		if herr != nil {
+			return herr
+		}
+		a, err := tx.Account(ctx, s.cfg.Tenant, userID)
+		if err != nil {
+			return err
+		}
+		if self && p.Role != RoleAdmin && a.PasswordHash != current.PasswordHash {
+			return fmt.Errorf("phisilo: change password: %w", ErrUnauthenticated)
+		}
+		a.PasswordHash = fresh.PasswordHash
+		return tx.PutAccount(ctx, a)
 	})
 }
 

@@ -45,6 +45,9 @@ type Tx interface {
 	Account(ctx context.Context, tenant, userID string) (Account, error)
 	PutAccount(ctx context.Context, a Account) error // insert or replace
 	DeleteAccount(ctx context.Context, tenant, userID string) error
+	// Accounts lists up to limit accounts of tenant with UserID > after,
+	// ordered by UserID.
+	Accounts(ctx context.Context, tenant, after string, limit int) ([]Account, error)
 
 	Session(ctx context.Context, tokenHash []byte) (Session, error)
 	PutSession(ctx context.Context, s Session) error // insert or replace

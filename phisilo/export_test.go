@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 
@@ -123,5 +124,46 @@ func TestSessionsExpire(t *testing.T) {
 	}
 	if err := e.silo.DeleteAccount(ctx, admin, "pat"); err == nil {
 		t.Fatal("deleted an account twice")
+	}
+}
+
+func TestChangePasswordAndListAccounts(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	id, err := e.silo.Register(ctx, selfReg, markerRecord(), &phisilo.Credentials{UserID: "pat", Password: "first password 1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.silo.CreateAccount(ctx, admin, phisilo.NewAccount{UserID: "dr", Role: phisilo.RoleClinician, Password: "doctor password"}); err != nil {
+		t.Fatal(err)
+	}
+	pat := phisilo.Principal{UserID: "pat", Role: phisilo.RolePatient, Purpose: phisilo.PurposePatientRequest, Patient: id}
+	if err := e.silo.ChangePassword(ctx, pat, "pat", "wrong old password", "second password 2"); !errors.Is(err, phisilo.ErrUnauthenticated) {
+		t.Fatalf("wrong old password: %v", err)
+	}
+	if err := e.silo.ChangePassword(ctx, pat, "dr", "doctor password", "hijacked password"); !errors.Is(err, phisilo.ErrDenied) {
+		t.Fatalf("patient changing the doctor's password: %v", err)
+	}
+	if err := e.silo.ChangePassword(ctx, pat, "pat", "first password 1", "second password 2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.silo.Login(ctx, phisilo.Credentials{UserID: "pat", Password: "first password 1"}, phisilo.PurposePatientRequest, ""); err == nil {
+		t.Fatal("old password still works")
+	}
+	if err := e.silo.ChangePassword(ctx, admin, "pat", "", "third password 3"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.silo.Login(ctx, phisilo.Credentials{UserID: "pat", Password: "third password 3"}, phisilo.PurposePatientRequest, ""); err != nil {
+		t.Fatalf("admin reset: %v", err)
+	}
+	list, err := e.silo.Accounts(ctx, admin, "", 10)
+	if err != nil || len(list) != 2 || list[0].UserID != "dr" || list[1].Patient != id {
+		t.Fatalf("Accounts = %+v, %v", list, err)
+	}
+	if _, err := e.silo.Accounts(ctx, pat, "", 10); !errors.Is(err, phisilo.ErrDenied) {
+		t.Fatalf("patient listing accounts: %v", err)
+	}
+	if _, err := e.silo.VerifyAudit(ctx); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -31,6 +31,9 @@
 //	DELETE /v1/patients/{id}/grants/{grant}  revoke (the patient)
 //	GET    /v1/audit?after=N&limit=N&patient=ID
 //	POST   /v1/accounts                      create an account (admin)
+//	GET    /v1/accounts?after=USER&limit=N   list accounts (admin)
+//	DELETE /v1/accounts/{user}               delete an account (admin)
+//	PUT    /v1/accounts/{user}/password      {old_password, new_password} (the user, or an admin)
 //	POST   /v1/sessions                      log in
 //	DELETE /v1/sessions/current              log out
 //
@@ -105,6 +108,9 @@ func New(cfg Config) (*Handler, error) {
 	m.HandleFunc("DELETE /v1/patients/{id}/grants/{grant}", h.authed(h.revokeGrant))
 	m.HandleFunc("GET /v1/audit", h.authed(h.audit))
 	m.HandleFunc("POST /v1/accounts", h.authed(h.createAccount))
+	m.HandleFunc("GET /v1/accounts", h.authed(h.listAccounts))
+	m.HandleFunc("DELETE /v1/accounts/{user}", h.authed(h.deleteAccount))
+	m.HandleFunc("PUT /v1/accounts/{user}/password", h.authed(h.changePassword))
 	m.HandleFunc("POST /v1/sessions", h.login)
 	m.HandleFunc("DELETE /v1/sessions/current", h.logout)
 	return h, nil
@@ -488,6 +494,51 @@ func (h *Handler) createAccount(w http.ResponseWriter, r *http.Request, p phisil
 		return
 	}
 	w.WriteHeader(http.StatusCreated)
+}
+
+func (h *Handler) listAccounts(w http.ResponseWriter, r *http.Request, p phisilo.Principal) {
+	limit := 100
+	if s := r.URL.Query().Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > phisilo.MaxAccountsPage {
+			h.fail(w, r, &phisilo.FieldError{Field: "limit", Reason: "out of range"})
+			return
+		}
+		limit = n
+	}
+	as, err := h.cfg.Silo.Accounts(r.Context(), p, r.URL.Query().Get("after"), limit)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if as == nil {
+		as = []phisilo.AccountInfo{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"accounts": as})
+}
+
+func (h *Handler) deleteAccount(w http.ResponseWriter, r *http.Request, p phisilo.Principal) {
+	if err := h.cfg.Silo.DeleteAccount(r.Context(), p, r.PathValue("user")); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request, p phisilo.Principal) {
+	var req struct {
+		OldPassword string `json:"old_password"`
+		NewPassword string `json:"new_password"`
+	}
+	if err := h.decode(w, r, &req); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if err := h.cfg.Silo.ChangePassword(r.Context(), p, r.PathValue("user"), req.OldPassword, req.NewPassword); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 type loginRequest struct {

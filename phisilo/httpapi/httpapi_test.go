@@ -199,6 +199,25 @@ func TestGrantsAndAuditOverHTTP(t *testing.T) {
 	if code, _ := f.do(t, "GET", "/v1/audit?limit=100000", adminTok, nil); code != http.StatusBadRequest {
 		t.Fatalf("oversized audit page: %d", code)
 	}
+	code, body = f.do(t, "GET", "/v1/accounts?limit=10", adminTok, nil)
+	if code != 200 || !strings.Contains(string(body), `"user_id":"dr-house"`) || strings.Contains(string(body), "pbkdf2") {
+		t.Fatalf("list accounts: %d %s", code, body)
+	}
+	if code, _ := f.do(t, "GET", "/v1/accounts", tok, nil); code != http.StatusForbidden {
+		t.Fatalf("patient listing accounts: %d", code)
+	}
+	if code, _ := f.do(t, "PUT", "/v1/accounts/dr-house/password", drTok, map[string]string{"old_password": "vicodin vicodin", "new_password": "better password 2"}); code != http.StatusNoContent {
+		t.Fatalf("change own password: %d", code)
+	}
+	if code, _ := f.do(t, "PUT", "/v1/accounts/admin/password", drTok, map[string]string{"old_password": "x", "new_password": "hijacked password"}); code != http.StatusForbidden {
+		t.Fatalf("change someone else's password: %d", code)
+	}
+	if code, _ := f.do(t, "DELETE", "/v1/accounts/dr-house", adminTok, nil); code != http.StatusNoContent {
+		t.Fatalf("delete account: %d", code)
+	}
+	if code, _ := f.do(t, "GET", path, drTok, nil); code != http.StatusUnauthorized {
+		t.Fatalf("session of a deleted account: %d", code)
+	}
 }
 
 func (f *fixture) bootstrapAdmin(t *testing.T) string {

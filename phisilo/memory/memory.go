@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/openiomt/sdk/phisilo"
@@ -329,6 +330,23 @@ func (t *tx) DeleteAccount(ctx context.Context, tenant, user string) error {
 	delete(t.b.accounts, k)
 	t.undo = append(t.undo, func() { t.b.accounts[k] = old })
 	return nil
+}
+
+func (t *tx) Accounts(ctx context.Context, tenant, after string, limit int) ([]phisilo.Account, error) {
+	if err := t.check(ctx); err != nil {
+		return nil, err
+	}
+	var out []phisilo.Account
+	for k, a := range t.b.accounts {
+		if k.tenant == tenant && k.user > after {
+			out = append(out, a)
+		}
+	}
+	slices.SortFunc(out, func(a, b phisilo.Account) int { return strings.Compare(a.UserID, b.UserID) })
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
 }
 
 func (t *tx) Session(ctx context.Context, h []byte) (phisilo.Session, error) {

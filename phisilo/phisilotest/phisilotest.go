@@ -245,6 +245,25 @@ func testAccounts(t *testing.T, h Harness) {
 		if got, _ := tx.Account(ctx, "t", "u1"); !got.Disabled {
 			return fmt.Errorf("account update lost")
 		}
+		for _, u := range []string{"u3", "u2"} {
+			b := a
+			b.UserID = u
+			if err := tx.PutAccount(ctx, b); err != nil {
+				return err
+			}
+		}
+		other := a
+		other.Tenant = "other"
+		if err := tx.PutAccount(ctx, other); err != nil {
+			return err
+		}
+		list, err := tx.Accounts(ctx, "t", "u1", 10)
+		if err != nil || len(list) != 2 || list[0].UserID != "u2" || list[1].UserID != "u3" || list[0].Patient != p {
+			return fmt.Errorf("Accounts(after u1) = %d accounts, %v; want u2, u3", len(list), err)
+		}
+		if list, _ := tx.Accounts(ctx, "t", "", 1); len(list) != 1 || list[0].UserID != "u1" {
+			return fmt.Errorf("Accounts(limit 1) wrong")
+		}
 		if err := tx.DeleteAccount(ctx, "t", "u1"); err != nil {
 			return err
 		}

@@ -71,6 +71,7 @@ var queries = map[string]string{
 	"account.get":   `SELECT role, patient, password_hash, disabled, created FROM T_accounts WHERE tenant = $1 AND user_id = $2`,
 	"account.put":   `INSERT INTO T_accounts (tenant, user_id, role, patient, password_hash, disabled, created) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (tenant, user_id) DO UPDATE SET role = excluded.role, patient = excluded.patient, password_hash = excluded.password_hash, disabled = excluded.disabled`,
 	"account.del":   `DELETE FROM T_accounts WHERE tenant = $1 AND user_id = $2`,
+	"account.list":  `SELECT user_id, role, patient, password_hash, disabled, created FROM T_accounts WHERE tenant = $1 AND user_id > $2 ORDER BY user_id LIMIT $3`,
 	"session.get":   `SELECT tenant, user_id, purpose, created, last_seen FROM T_sessions WHERE token_hash = $1`,
 	"session.put":   `INSERT INTO T_sessions (token_hash, tenant, user_id, purpose, created, last_seen) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (token_hash) DO UPDATE SET last_seen = excluded.last_seen`,
 	"session.del":   `DELETE FROM T_sessions WHERE token_hash = $1`,
@@ -427,6 +428,33 @@ func (t *txn) DeleteAccount(ctx context.Context, tenant, user string) error {
 		return err
 	}
 	return t.deleted("account.del", r)
+}
+
+func (t *txn) Accounts(ctx context.Context, tenant, after string, limit int) ([]phisilo.Account, error) {
+	if t.done {
+		return nil, phisilo.ErrClosed
+	}
+	rows, err := t.tx.QueryContext(ctx, t.s.q["account.list"], tenant, after, limit)
+	if err != nil {
+		return nil, t.s.wrap("account.list", err)
+	}
+	defer rows.Close()
+	var out []phisilo.Account
+	for rows.Next() {
+		a := phisilo.Account{Tenant: tenant}
+		var role string
+		var pb []byte
+		var disabled, created int64
+		if err := rows.Scan(&a.UserID, &role, &pb, &a.PasswordHash, &disabled, &created); err != nil {
+			return nil, t.s.wrap("account.list", err)
+		}
+		a.Role, a.Disabled, a.Created = phisilo.Role(role), disabled != 0, fromNanos(created)
+		if len(pb) == 16 {
+			copy(a.Patient[:], pb)
+		}
+		out = append(out, a)
+	}
+	return out, t.s.wrapNil("account.list", rows.Err())
 }
 
 func (t *txn) Session(ctx context.Context, h []byte) (phisilo.Session, error) {
