@@ -93,8 +93,9 @@ func ChainHash(prev []byte, seq uint64, body []byte) []byte {
 	return h.Sum(nil)
 }
 
-// GenesisHash is the Prev of the first entry.
-var GenesisHash = make([]byte, sha256.Size)
+// GenesisHash returns the Prev of the first entry: 32 zero bytes (a new
+// slice each call).
+func GenesisHash() []byte { return make([]byte, sha256.Size) }
 
 // CheckpointPayload is the signed content of a [Checkpoint].
 type CheckpointPayload struct {
@@ -207,7 +208,7 @@ type ChainVerifier struct {
 // NewChainVerifier verifies every checkpoint's signature up front (if a
 // public key is set) and returns a verifier expecting entry 1 next.
 func NewChainVerifier(opts VerifyOptions, checkpoints []Checkpoint) (*ChainVerifier, error) {
-	v := &ChainVerifier{opts: opts, cps: map[uint64][]byte{}, next: 1, prev: GenesisHash}
+	v := &ChainVerifier{opts: opts, cps: map[uint64][]byte{}, next: 1, prev: GenesisHash()}
 	if opts.PublicKey == nil {
 		return v, nil
 	}

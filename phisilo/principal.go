@@ -18,11 +18,13 @@ const (
 	RoleAdmin     Role = "admin"     // manages accounts and audits; no clinical content
 )
 
-// Roles lists every role.
-var Roles = []Role{RolePatient, RoleClinician, RoleCaregiver, RoleSupport, RoleAdmin}
+var roles = [...]Role{RolePatient, RoleClinician, RoleCaregiver, RoleSupport, RoleAdmin}
+
+// Roles returns every role (a new slice each call).
+func Roles() []Role { return append([]Role(nil), roles[:]...) }
 
 func (r Role) valid() bool {
-	for _, v := range Roles {
+	for _, v := range roles {
 		if r == v {
 			return true
 		}
@@ -43,7 +45,7 @@ const (
 	PurposeCaregiving     Purpose = "FAMRQT"    // family/caregiver request
 )
 
-var purposes = []Purpose{PurposeTreatment, PurposeEmergency, PurposePatientRequest, PurposeOperations, PurposeSystemAdmin, PurposeCaregiving}
+var purposes = [...]Purpose{PurposeTreatment, PurposeEmergency, PurposePatientRequest, PurposeOperations, PurposeSystemAdmin, PurposeCaregiving}
 
 func (p Purpose) valid() bool {
 	for _, v := range purposes {

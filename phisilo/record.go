@@ -99,11 +99,13 @@ const (
 	SectionExtensions   Section = "extensions"
 )
 
-// AllSections lists every section, in a fixed order.
-var AllSections = []Section{SectionDemographics, SectionContact, SectionAddress, SectionPhysician, SectionEmergency, SectionConsent, SectionExtensions}
+var allSections = [...]Section{SectionDemographics, SectionContact, SectionAddress, SectionPhysician, SectionEmergency, SectionConsent, SectionExtensions}
+
+// AllSections returns every section, in a fixed order (a new slice each call).
+func AllSections() []Section { return append([]Section(nil), allSections[:]...) }
 
 func (s Section) valid() bool {
-	for _, v := range AllSections {
+	for _, v := range allSections {
 		if s == v {
 			return true
 		}

@@ -555,7 +555,7 @@ func validateGrant(req GrantRequest) error {
 	if req.GranteeRole != RoleClinician && req.GranteeRole != RoleCaregiver {
 		return &FieldError{Field: "grantee_role", Reason: "must be clinician or caregiver"}
 	}
-	if len(req.Sections) == 0 || len(req.Sections) > len(AllSections) {
+	if len(req.Sections) == 0 || len(req.Sections) > len(allSections) {
 		return &FieldError{Field: "sections", Reason: "at least one known section"}
 	}
 	for _, sec := range req.Sections {

@@ -140,7 +140,7 @@ func TestRegisterReadUpdateDelete(t *testing.T) {
 	f := newFixture(t)
 	id, tok := f.registerAndLogin(t)
 	code, body := f.do(t, "GET", "/v1/patients/"+id.String(), tok, nil)
-	if code != 200 || !strings.Contains(string(body), phisilotest.Markers[0]) {
+	if code != 200 || !strings.Contains(string(body), phisilotest.Markers()[0]) {
 		t.Fatalf("read own record: %d", code)
 	}
 	rec := phisilotest.MarkerRecord()
@@ -179,7 +179,7 @@ func TestGrantsAndAuditOverHTTP(t *testing.T) {
 	var g phisilo.Grant
 	_ = json.Unmarshal(body, &g)
 	code, body = f.do(t, "GET", path, drTok, nil)
-	if code != 200 || strings.Contains(string(body), phisilotest.Markers[0]) || !strings.Contains(string(body), phisilotest.Markers[3]) {
+	if code != 200 || strings.Contains(string(body), phisilotest.Markers()[0]) || !strings.Contains(string(body), phisilotest.Markers()[3]) {
 		t.Fatalf("clinician with contact grant: %d", code)
 	}
 	if code, _ := f.do(t, "DELETE", path+"/grants/"+g.ID, tok, nil); code != http.StatusNoContent {
@@ -293,11 +293,11 @@ func TestHostileBodies(t *testing.T) {
 		want                     int
 	}{
 		{"oversize", "PUT", path, huge, http.StatusRequestEntityTooLarge},
-		{"unknown field", "PUT", path, `{"ssn":"` + phisilotest.Markers[0] + `"}`, http.StatusBadRequest},
+		{"unknown field", "PUT", path, `{"ssn":"` + phisilotest.Markers()[0] + `"}`, http.StatusBadRequest},
 		{"trailing data", "PUT", path, `{} {}`, http.StatusBadRequest},
 		{"not json", "PUT", path, `<xml/>`, http.StatusBadRequest},
-		{"bad date echo", "PUT", path, `{"birth_date":"` + phisilotest.Markers[1] + `"}`, http.StatusBadRequest},
-		{"bad email echo", "PUT", path, `{"contact":{"email":"` + phisilotest.Markers[2] + `"}}`, http.StatusBadRequest},
+		{"bad date echo", "PUT", path, `{"birth_date":"` + phisilotest.Markers()[1] + `"}`, http.StatusBadRequest},
+		{"bad email echo", "PUT", path, `{"contact":{"email":"` + phisilotest.Markers()[2] + `"}}`, http.StatusBadRequest},
 		{"bad patient id", "GET", "/v1/patients/" + strings.ToUpper(id.String()), "", http.StatusBadRequest},
 		{"register oversize", "POST", "/v1/patients", `{"record":` + huge + `}`, http.StatusRequestEntityTooLarge},
 	}

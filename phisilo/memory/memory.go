@@ -397,7 +397,7 @@ func (t *tx) AppendAudit(ctx context.Context, body []byte) (phisilo.AuditEntry, 
 	if err := t.check(ctx); err != nil {
 		return phisilo.AuditEntry{}, err
 	}
-	prev, seq := phisilo.GenesisHash, uint64(1)
+	prev, seq := phisilo.GenesisHash(), uint64(1)
 	if n := len(t.b.audit); n > 0 {
 		prev, seq = t.b.audit[n-1].Hash, t.b.audit[n-1].Seq+1
 	}

@@ -384,7 +384,7 @@ func testAuditChain(t *testing.T, h Harness) {
 	if len(all) != n {
 		t.Fatalf("paged %d entries, want %d", len(all), n)
 	}
-	prev := phisilo.GenesisHash
+	prev := phisilo.GenesisHash()
 	for i, e := range all {
 		if e.Seq != uint64(i+1) || !bytes.Equal(e.Prev, prev) || !bytes.Equal(e.Hash, phisilo.ChainHash(prev, e.Seq, e.Body)) {
 			t.Fatalf("entry %d: chain mismatch", i+1)
@@ -548,17 +548,19 @@ func testSilo(t *testing.T, h Harness) {
 	}
 }
 
-// Markers are distinctive values [MarkerRecord] stores; at-rest tests scan
-// storage, logs and error strings for them.
-var Markers = []string{"ZQXMARKERGIVEN", "ZQXMARKERFAMILY", "ZQXMARKERSTREET", "zqxmarker@example.org", "+1-555-0142-9"}
+var markers = [...]string{"ZQXMARKERGIVEN", "ZQXMARKERFAMILY", "ZQXMARKERSTREET", "zqxmarker@example.org", "+1-555-0142-9"}
+
+// Markers returns the distinctive values [MarkerRecord] stores; at-rest
+// tests scan storage, logs and error strings for them.
+func Markers() []string { return append([]string(nil), markers[:]...) }
 
 // MarkerRecord returns a record made of [Markers].
 func MarkerRecord() phisilo.Record {
 	return phisilo.Record{
-		Name:      phisilo.Name{Given: Markers[0], Family: Markers[1]},
+		Name:      phisilo.Name{Given: markers[0], Family: markers[1]},
 		BirthDate: "1950-07-04",
-		Contact:   phisilo.Contact{Email: Markers[3], Phone: Markers[4]},
-		Address:   phisilo.Address{Lines: []string{Markers[2]}, City: "Springfield", State: "IL", PostalCode: "62704", Country: "US"},
+		Contact:   phisilo.Contact{Email: markers[3], Phone: markers[4]},
+		Address:   phisilo.Address{Lines: []string{markers[2]}, City: "Springfield", State: "IL", PostalCode: "62704", Country: "US"},
 		Consent:   phisilo.Consent{Treatment: true},
 	}
 }
@@ -584,19 +586,19 @@ func ExerciseWithMarkers(t *testing.T, s *phisilo.Silo) (phisilo.PatientID, []st
 	_, err = s.Get(ctx, own, id)
 	note(err)
 	bad := MarkerRecord()
-	bad.BirthDate = Markers[0]
+	bad.BirthDate = markers[0]
 	note(s.Update(ctx, own, id, bad))
 	bad = MarkerRecord()
-	bad.Contact.Email = Markers[0]
+	bad.Contact.Email = markers[0]
 	note(s.Update(ctx, own, id, bad))
-	bad.Name.Given = Markers[0] + "\x00"
+	bad.Name.Given = markers[0] + "\x00"
 	note(s.Update(ctx, own, id, bad))
 	note(s.Update(ctx, own, id, MarkerRecord()))
 	_, err = s.Get(ctx, phisilo.Principal{UserID: "dr-nobody", Role: phisilo.RoleClinician, Purpose: phisilo.PurposeTreatment}, id)
 	note(err)
 	_, err = s.CreateGrant(ctx, own, id, phisilo.GrantRequest{Grantee: "dr", GranteeRole: phisilo.RoleClinician, Sections: []phisilo.Section{phisilo.SectionContact}, Duration: time.Hour})
 	note(err)
-	_, _, err = s.Login(ctx, phisilo.Credentials{UserID: "marker-user", Password: Markers[0]}, phisilo.PurposePatientRequest, "")
+	_, _, err = s.Login(ctx, phisilo.Credentials{UserID: "marker-user", Password: markers[0]}, phisilo.PurposePatientRequest, "")
 	note(err)
 	_, err = s.Deidentified(ctx, phisilo.Principal{UserID: "sup", Role: phisilo.RoleSupport, Purpose: phisilo.PurposeOperations}, id)
 	note(err)
@@ -606,7 +608,7 @@ func ExerciseWithMarkers(t *testing.T, s *phisilo.Silo) (phisilo.PatientID, []st
 // AssertNoMarkers fails if any marker occurs in data (named what).
 func AssertNoMarkers(t *testing.T, what string, data []byte) {
 	t.Helper()
-	for i, m := range Markers {
+	for i, m := range markers {
 		if bytes.Contains(bytes.ToLower(data), bytes.ToLower([]byte(m))) {
 			t.Errorf("marker PHI (marker %d) found in %s", i, what)
 		}

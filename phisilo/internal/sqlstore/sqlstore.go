@@ -112,7 +112,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if s.D.Rebind {
 		q = ph.ReplaceAllString(q, "?")
 	}
-	if _, err := s.DB.ExecContext(ctx, q, phisilo.GenesisHash); err != nil {
+	if _, err := s.DB.ExecContext(ctx, q, phisilo.GenesisHash()); err != nil {
 		return fmt.Errorf("phisilo: %s: migrate: %w", s.D.Name, err)
 	}
 	if s.D.Prepare {
@@ -495,7 +495,7 @@ func (t *txn) AppendAudit(ctx context.Context, body []byte) (phisilo.AuditEntry,
 		head = "audit.last"
 	}
 	if err := t.row(ctx, head).Scan(&seq, &prev); errors.Is(err, sql.ErrNoRows) && t.s.D.LastRowHead {
-		seq, prev = 0, phisilo.GenesisHash
+		seq, prev = 0, phisilo.GenesisHash()
 	} else if err != nil {
 		return phisilo.AuditEntry{}, t.s.wrap(head, err)
 	}
