@@ -35,3 +35,24 @@ func TestConformance(t *testing.T) {
 		},
 	})
 }
+
+// TestConcurrentStartup: several API servers starting at once on an empty
+// database all migrate successfully.
+func TestConcurrentStartup(t *testing.T) {
+	dsn := testenv.FreshPostgresDSN(t)
+	errs := make(chan error, 4)
+	for i := 0; i < 4; i++ {
+		go func() {
+			b, err := postgres.Open(context.Background(), postgres.Config{DSN: dsn, MaxConns: 2})
+			if err == nil {
+				b.Close()
+			}
+			errs <- err
+		}()
+	}
+	for i := 0; i < 4; i++ {
+		if err := <-errs; err != nil {
+			t.Fatalf("concurrent Open: %v", err)
+		}
+	}
+}

@@ -32,6 +32,9 @@ type Dialect struct {
 	// a locked head row: correct only where write transactions are fully
 	// serialized (SQLite's BEGIN IMMEDIATE), and one write cheaper.
 	LastRowHead bool
+	// MigrateLock, if set, is run first in the migration transaction to
+	// serialize concurrent migrations (PostgreSQL: an advisory lock).
+	MigrateLock string
 }
 
 // Store is a phisilo.Backend over a *sql.DB.
@@ -101,10 +104,19 @@ func (s *Store) Schema() []string {
 	}
 }
 
-// Migrate creates the tables and the audit head row.
+// Migrate creates the tables and the audit head row in one transaction.
 func (s *Store) Migrate(ctx context.Context) error {
-	for _, q := range s.Schema() {
-		if _, err := s.DB.ExecContext(ctx, q); err != nil {
+	tx, err := s.DB.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("phisilo: %s: migrate: %w", s.D.Name, err)
+	}
+	defer tx.Rollback()
+	stmts := s.Schema()
+	if s.D.MigrateLock != "" {
+		stmts = append([]string{s.D.MigrateLock}, stmts...)
+	}
+	for _, q := range stmts {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("phisilo: %s: migrate: %w", s.D.Name, err)
 		}
 	}
@@ -112,7 +124,10 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if s.D.Rebind {
 		q = ph.ReplaceAllString(q, "?")
 	}
-	if _, err := s.DB.ExecContext(ctx, q, phisilo.GenesisHash()); err != nil {
+	if _, err := tx.ExecContext(ctx, q, phisilo.GenesisHash()); err != nil {
+		return fmt.Errorf("phisilo: %s: migrate: %w", s.D.Name, err)
+	}
+	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("phisilo: %s: migrate: %w", s.D.Name, err)
 	}
 	if s.D.Prepare {
