@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/openiomt/sdk/phisilo"
 )
@@ -127,5 +128,34 @@ func TestTamperCheckpointForged(t *testing.T) {
 	var ve *phisilo.AuditVerifyError
 	if !errors.As(err, &ve) || ve.Reason != "checkpoint-signature" || ve.Seq != 5 {
 		t.Fatalf("forged checkpoint: %v", err)
+	}
+}
+
+func TestCheckpointLoopSignsTheTail(t *testing.T) {
+	e := auditLog(t, 3) // fewer entries than CheckpointEvery: no checkpoint yet
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.silo.CheckpointLoop(ctx, time.Millisecond) }()
+	for i := 0; ; i++ {
+		cps, err := e.mem.Checkpoints(context.Background(), 0, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(cps) > 0 {
+			break
+		}
+		if i > 5000 {
+			t.Fatal("no checkpoint signed")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("CheckpointLoop returned %v", err)
+	}
+	// Truncating the tail is now detected.
+	e.mem.TamperAudit(func(es []phisilo.AuditEntry) []phisilo.AuditEntry { return es[:3] })
+	if _, err := e.silo.VerifyAudit(context.Background()); !errors.Is(err, phisilo.ErrAuditTampered) {
+		t.Fatalf("tail truncation after a loop checkpoint: %v", err)
 	}
 }

@@ -704,6 +704,28 @@ func (s *Silo) Checkpoint(ctx context.Context) (Checkpoint, error) {
 	return cp, err
 }
 
+// CheckpointLoop calls [Silo.Checkpoint] every interval until ctx ends,
+// so the tail of the log is signed even when traffic is low. It blocks:
+// run it in a goroutine and cancel ctx to stop it. Failures are logged and
+// retried at the next tick. It returns ctx's error.
+func (s *Silo) CheckpointLoop(ctx context.Context, interval time.Duration) error {
+	if interval <= 0 {
+		return &FieldError{Field: "interval", Reason: "must be positive"}
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+			if _, err := s.Checkpoint(ctx); err != nil && ctx.Err() == nil {
+				s.log.LogAttrs(ctx, slog.LevelError, "phisilo: checkpoint failed", slog.String("error", err.Error()))
+			}
+		}
+	}
+}
+
 // VerifyAudit verifies the silo's audit log with the checkpoint key's
 // public half. See [VerifyAudit].
 func (s *Silo) VerifyAudit(ctx context.Context) (uint64, error) {
