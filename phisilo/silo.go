@@ -193,7 +193,13 @@ func (s *Silo) run(ctx context.Context, o *op, body func(tx Tx) error) error {
 		return err
 	}
 	if o.ev.Alert {
-		s.log.LogAttrs(ctx, slog.LevelWarn, "phisilo: break-glass access", slog.String("user", o.ev.UserID), slog.String("patient", o.ev.Patient))
+		// Like iomt.PatientID's LogValue: a short prefix, enough to find the
+		// full event in the audit log.
+		short := o.ev.Patient
+		if len(short) > 8 {
+			short = short[:8] + "…"
+		}
+		s.log.LogAttrs(ctx, slog.LevelWarn, "phisilo: break-glass access", slog.String("user", o.ev.UserID), slog.String("patient", short))
 	}
 	return o.result
 }
