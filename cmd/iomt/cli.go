@@ -85,5 +85,6 @@ stderr, one line, naming the rule), 2 usage error.`,
 	root.AddCommand(newVersionCmd())
 	root.AddCommand(newKeygenCmd(), newTelemetryCmd())
 	root.AddCommand(newSBOMCmd())
+	root.AddCommand(newAuditCmd(), newKeysCmd())
 	return root
 }
