@@ -205,3 +205,28 @@ func (r *Root) targetsRevoked(next *Root) bool {
 	}
 	return false
 }
+
+// SignRootRotation signs next as the successor of prev: next.Version must be
+// prev.Version+1, and keys must meet both prev's and next's root thresholds
+// (so a device trusting prev accepts next). Devices check the same rules in
+// [Verifier.UpdateRoot].
+func SignRootRotation(rand io.Reader, prev, next *Root, keys []*PrivateKey) ([]byte, error) {
+	if prev == nil || next == nil {
+		return nil, malformed("root", "(nil)")
+	}
+	if next.Version != prev.Version+1 {
+		return nil, ErrRootVersion
+	}
+	out, err := SignRoot(rand, next, keys)
+	if err != nil {
+		return nil, err
+	}
+	d, err := parseJWS(out, TypeRoot, "MaxRootBytes", MaxRootBytes)
+	if err != nil {
+		return nil, err
+	}
+	if err := prev.checkRole(d, "root", prev.Roles.Root); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
