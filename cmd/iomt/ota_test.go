@@ -300,3 +300,69 @@ func TestOTACLIProgress(t *testing.T) {
 		t.Fatalf("stderr %q", stderr)
 	}
 }
+
+func TestOTACLIDuplicateSignatureCountedOnce(t *testing.T) {
+	t.Parallel()
+	e := newOTAEnv(t)
+	e.setup("2")
+	e.sign("m.json", "7", "3", "t1")
+	var doc map[string]any
+	b, _ := os.ReadFile(e.path("m.json"))
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	sigs := doc["signatures"].([]any)
+	doc["signatures"] = append(sigs, sigs[0])
+	b, _ = json.Marshal(doc)
+	e.file("dup.json", b)
+	if _, stderr := e.verify(1, "dup.json"); !strings.HasPrefix(stderr, "iomt: signature:") || !strings.Contains(stderr, "1 valid") {
+		t.Fatalf("stderr %q", stderr)
+	}
+}
+
+func TestOTACLIIndefiniteFreezeExpiredRoot(t *testing.T) {
+	t.Parallel()
+	e := newOTAEnv(t)
+	e.setup("1")
+	rk, _ := os.ReadFile(e.path("r1.jwk"))
+	k, err := ota.ParsePrivateKey(rk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb, _ := os.ReadFile(e.path("t1.pub.jwk"))
+	tk, _ := ota.ParsePublicKey(tb)
+	r := &ota.Root{Version: 1, Expires: time.Now().Add(-time.Hour)}
+	r.Roles.Root = ota.Role{KeyIDs: []string{r.AddKey(k.Public())}, Threshold: 1}
+	r.Roles.Targets = ota.Role{KeyIDs: []string{r.AddKey(tk)}, Threshold: 1}
+	b, err := ota.SignRoot(rand.Reader, r, []*ota.PrivateKey{k})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.file("root.json", b)
+	e.sign("m.json", "7", "3", "t1")
+	if _, stderr := e.verify(1, "m.json"); !strings.HasPrefix(stderr, "iomt: expired:") {
+		t.Fatalf("stderr %q", stderr)
+	}
+}
+
+func TestOTACLIFastForwardRecoveryAfterKeyRotation(t *testing.T) {
+	t.Parallel()
+	e := newOTAEnv(t)
+	e.setup("1")
+	state := e.path("state")
+	// A compromised targets key t1 pushed manifest version 1000000.
+	e.sign("evil.json", "1000000", "3", "t1")
+	e.verify(0, "evil.json", "--state", state)
+	e.sign("m8.json", "8", "3", "t2")
+	if _, stderr := e.verify(1, "m8.json", "--state", state); !strings.HasPrefix(stderr, "iomt: manifest-rollback:") {
+		t.Fatalf("stderr %q", stderr)
+	}
+	// The maker revokes t1 (targets role now t2 only): the device recovers.
+	e.run(0, "ota", "root", "rotate", "--root", e.path("root.json"), "--root-key", e.path("r1.jwk"), "--root-key", e.path("r2.jwk"),
+		"--targets-key", e.path("t2.pub.jwk"), "--out", e.path("root2.json"))
+	out, _ := e.run(0, "ota", "verify", "--root", e.path("root2.json"), "--manifest", e.path("m8.json"),
+		"--image", e.path("fw.img"), "--hardware", "bpm-rev-c", "--state", state)
+	if !strings.Contains(out, `"manifest_version": 8`) || !strings.Contains(out, `"root_version": 2`) {
+		t.Fatalf("out %q", out)
+	}
+}
