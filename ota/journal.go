@@ -33,6 +33,10 @@ type JournalEntry struct {
 	Reason string `json:"reason,omitempty"`
 }
 
+// maxJournalBytes bounds a journal file: the manifest, base64-encoded, plus
+// the other fields.
+const maxJournalBytes = MaxManifestBytes*4/3 + 4096
+
 var _ Journal = (*FileJournal)(nil)
 
 // FileJournal stores the journal in one file, replaced atomically.
@@ -43,7 +47,7 @@ func NewFileJournal(path string) *FileJournal { return &FileJournal{path: path} 
 
 // Load implements [Journal].
 func (f *FileJournal) Load(ctx context.Context) (*JournalEntry, error) {
-	b, err := readBounded(f.path, MaxManifestBytes+4096)
+	b, err := readBounded(f.path, maxJournalBytes)
 	if err != nil {
 		return nil, err
 	}

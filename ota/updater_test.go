@@ -387,3 +387,16 @@ func TestUpdaterRefusesSecondInstallDuringTrial(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestJournalHoldsLargestManifest(t *testing.T) {
+	t.Parallel()
+	j := NewFileJournal(filepath.Join(t.TempDir(), "journal.json"))
+	big := &JournalEntry{State: StateInstalled, Target: SlotB, Previous: SlotA, Manifest: bytes.Repeat([]byte("x"), MaxManifestBytes), Written: 1 << 40, Tries: 3, Boots: 3, Reason: "ota: aborted"}
+	if err := j.Save(context.Background(), big); err != nil {
+		t.Fatal(err)
+	}
+	got, err := j.Load(context.Background())
+	if err != nil || !bytes.Equal(got.Manifest, big.Manifest) {
+		t.Fatalf("load: %v", err)
+	}
+}
