@@ -212,7 +212,7 @@ func (v *Verifier) VerifyManifest(data []byte) (*Manifest, error) {
 }
 
 // verifyBufSize is the streaming buffer: the only per-image allocation.
-const verifyBufSize = 128 << 10
+const verifyBufSize = 32 << 10
 
 // VerifyImage streams r, requiring exactly the manifest's length and
 // SHA-256. It reads at most length+1 bytes (so endless data stops there),
