@@ -141,6 +141,7 @@ func BenchmarkVerifyImage(b *testing.B) {
 				}
 				peak = max(peak, hp.done())
 			}
+			b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
 		})
 	}
 }
@@ -173,6 +174,7 @@ func benchSHA256(b *testing.B, buf []byte) {
 				}
 				peak = max(peak, hp.done())
 			}
+			b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
 		})
 	}
 }
