@@ -400,3 +400,36 @@ func TestJournalHoldsLargestManifest(t *testing.T) {
 		t.Fatalf("load: %v", err)
 	}
 }
+
+func TestUpdaterAbortBeforeTrial(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, 1, 1, 1, 1)
+	d := newDevice(t, f, "")
+	d.provision()
+	signed, img, _ := newRelease(f)
+	u := d.updater(nil)
+	if _, err := u.Install(context.Background(), nil, signed, &bytesSource{img: img}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := u.Abort(context.Background())
+	if err != nil || st.State != StateRolledBack || st.RebootRequired {
+		t.Fatalf("status %+v %v", st, err)
+	}
+	if slot, _ := d.boot.Boot(); slot != SlotA || d.counterValue() != 1 {
+		t.Fatalf("booted %s", slot)
+	}
+	// Once the trial runs, Abort refuses.
+	if _, err := u.Install(context.Background(), nil, signed, &bytesSource{img: img}); err != nil {
+		t.Fatal(err)
+	}
+	d.boot.Boot()
+	d.health = func(ctx context.Context, _ *Manifest) error {
+		if _, err := u.Abort(ctx); !errors.Is(err, ErrUpdateInProgress) {
+			t.Errorf("abort during trial: %v", err)
+		}
+		return nil
+	}
+	if st, err := u.Resume(context.Background()); err != nil || st.State != StateCommitted {
+		t.Fatalf("status %+v %v", st, err)
+	}
+}
