@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -72,7 +73,8 @@ type DownloaderConfig struct {
 // [ImageSource] for the [Updater]. It verifies nothing itself: the bytes go
 // through the [Verifier]. Safe for concurrent use.
 type Downloader struct {
-	cfg DownloaderConfig
+	cfg    DownloaderConfig
+	randMu sync.Mutex // guards cfg.Rand, which is not safe for concurrent use
 }
 
 var _ ImageSource = (*Downloader)(nil)
@@ -195,6 +197,8 @@ func (r *rangeReader) backoff() time.Duration {
 	if d <= 0 || d > r.d.cfg.MaxDelay {
 		d = r.d.cfg.MaxDelay
 	}
+	r.d.randMu.Lock()
+	defer r.d.randMu.Unlock()
 	return time.Duration(r.d.cfg.Rand.Int64N(int64(d) + 1))
 }
 

@@ -105,6 +105,28 @@ func FuzzParsePublicKey(f *testing.F) {
 	})
 }
 
+// FuzzParseStateFiles feeds arbitrary bytes to the parsers of the files a
+// device keeps (journal, trusted state): a corrupted flash page must give an
+// error, never a panic or an invalid entry.
+func FuzzParseStateFiles(f *testing.F) {
+	f.Add([]byte(`{"state":"installed","target":"b","previous":"a","manifest":"eyJ9","tries":1}`))
+	f.Add([]byte(`{"manifest_version":3,"root":{"payload":"e30","signatures":[]}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if j, err := parseJournal(data); err == nil {
+			if j.State != StateIdle && j.State != StateCommitted && (!j.Target.Valid() || j.Previous != j.Target.Other()) {
+				t.Fatalf("invalid journal accepted: %+v", j)
+			}
+			b, _ := json.Marshal(j)
+			if _, err := parseJournal(b); err != nil {
+				t.Fatalf("round trip: %v", err)
+			}
+		}
+		if st, err := parseTrustFile(data); err == nil && !json.Valid(st.Root) {
+			t.Fatal("trusted state with invalid root JSON accepted")
+		}
+	})
+}
+
 // TestWriteFuzzSeeds regenerates the seed corpora (valid signed documents
 // and mutations) with -update-seeds.
 func TestWriteFuzzSeeds(t *testing.T) {
@@ -137,5 +159,8 @@ func TestWriteFuzzSeeds(t *testing.T) {
 	pub2, _ := f.rootKeys[1].Public().MarshalJSON()
 	priv, _ := f.rootKeys[0].MarshalPrivateJWK()
 	write("FuzzParsePublicKey", pub, pub2, priv, []byte(`{"kty":"EC","crv":"P-256","x":"AA","y":"AA"}`))
+	jb, _ := json.Marshal(&JournalEntry{State: StateTrial, Target: SlotB, Previous: SlotA, Manifest: signedM, Written: 100, Tries: 1, Boots: 1})
+	tb, _ := json.Marshal(trustFile{ManifestVersion: 5, Root: f.rootBytes})
+	write("FuzzParseStateFiles", jb, tb, []byte(`{"state":"idle"}`))
 	write("FuzzParseManifest", signedM, f.rootBytes, bytes.Replace(signedM, []byte("payload"), []byte("Payload"), 1))
 }

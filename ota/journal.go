@@ -51,6 +51,11 @@ func (f *FileJournal) Load(ctx context.Context) (*JournalEntry, error) {
 	if err != nil {
 		return nil, err
 	}
+	return parseJournal(b)
+}
+
+// parseJournal decodes and checks a journal file's content.
+func parseJournal(b []byte) (*JournalEntry, error) {
 	var j JournalEntry
 	if err := decodeStrict("journal", b, &j); err != nil {
 		return nil, err

@@ -120,6 +120,11 @@ func (s *FileTrustStore) Load(ctx context.Context) (TrustedState, error) {
 	if err != nil {
 		return TrustedState{}, err
 	}
+	return parseTrustFile(b)
+}
+
+// parseTrustFile decodes a trusted-state file's content.
+func parseTrustFile(b []byte) (TrustedState, error) {
 	var f trustFile
 	if err := decodeStrict("state", b, &f); err != nil {
 		return TrustedState{}, err
