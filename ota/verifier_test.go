@@ -482,7 +482,7 @@ func TestVerifierFailsClosed(t *testing.T) {
 	}
 }
 
-func TestReplayDuplicateJSONKeysRejected(t *testing.T) {
+func TestTamperDuplicateJSONKeysRejected(t *testing.T) {
 	t.Parallel()
 	for _, doc := range []string{
 		`{"a":1,"a":2}`, `{"a":{"b":1,"b":1}}`, `[{"x":1,"x":1}]`,
