@@ -29,8 +29,10 @@ type JournalEntry struct {
 	// Tries counts bootloader try requests; Boots counts trial boots.
 	Tries int `json:"tries,omitempty"`
 	Boots int `json:"boots,omitempty"`
-	// Reason is why the update was rolled back or restarted.
+	// Reason is why the update was rolled back or restarted; Rule is its
+	// label from [Rule].
 	Reason string `json:"reason,omitempty"`
+	Rule   string `json:"rule,omitempty"`
 }
 
 // maxJournalBytes bounds a journal file: the manifest, base64-encoded, plus

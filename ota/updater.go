@@ -52,6 +52,9 @@ var ErrHealthCheck = errors.New("ota: health check failed")
 // [UpdaterConfig.MaxBootAttempts] without a commit; the update was rolled back.
 var ErrBootAttempts = errors.New("ota: boot-attempt limit reached")
 
+// errAborted is the rollback reason of [Updater.Abort].
+var errAborted = errors.New("ota: aborted")
+
 // ImageSource supplies image bytes; [Downloader] is the HTTPS one.
 type ImageSource interface {
 	// Open returns the image from byte offset to its end.
@@ -103,8 +106,12 @@ type Status struct {
 	// RebootRequired: reboot now (to start the trial, or to leave a
 	// rolled-back slot).
 	RebootRequired bool
-	// Reason is why the last update was rolled back (nil otherwise).
+	// Reason is why the last update was rolled back (nil otherwise); after
+	// a restart it carries the recorded message only, so use Rule to branch.
 	Reason error
+	// Rule labels Reason (see [Rule]): "health-check", "boot-attempts",
+	// "image-digest", …; empty when there is no reason.
+	Rule string
 }
 
 // Updater installs verified releases into the inactive slot and commits
@@ -213,6 +220,7 @@ func (u *Updater) status(j *JournalEntry) Status {
 	if j.Reason != "" {
 		s.Reason = errors.New(j.Reason)
 	}
+	s.Rule = j.Rule
 	return s
 }
 
@@ -281,7 +289,7 @@ func (u *Updater) Install(ctx context.Context, roots [][]byte, manifest []byte, 
 	f.Close()
 	if err != nil {
 		// The slot holds rejected bytes; start over next time.
-		j = &JournalEntry{State: StateIdle, Reason: err.Error()}
+		j = &JournalEntry{State: StateIdle, Reason: err.Error(), Rule: Rule(err)}
 		if serr := u.save(ctx, j); serr != nil {
 			return Status{}, serr
 		}
@@ -474,7 +482,7 @@ func (u *Updater) commit(ctx context.Context, j *JournalEntry) (Status, error) {
 	}
 	u.point("counter-advanced")
 	j.State = StateCommitted
-	j.Reason = ""
+	j.Reason, j.Rule = "", ""
 	if err := u.save(ctx, j); err != nil {
 		return Status{}, err
 	}
@@ -484,7 +492,7 @@ func (u *Updater) commit(ctx context.Context, j *JournalEntry) (Status, error) {
 // rollback abandons the update: the previous slot becomes primary again.
 func (u *Updater) rollback(ctx context.Context, j *JournalEntry, reason error) (Status, error) {
 	j.State = StateRolledBack
-	j.Reason = reason.Error()
+	j.Reason, j.Rule = reason.Error(), Rule(reason)
 	if err := u.save(ctx, j); err != nil {
 		return Status{}, err
 	}
@@ -512,13 +520,13 @@ func (u *Updater) Abort(ctx context.Context) (Status, error) {
 	}
 	switch j.State {
 	case StateDownloading:
-		j = &JournalEntry{State: StateIdle, Reason: "aborted"}
+		j = &JournalEntry{State: StateIdle, Reason: "ota: aborted", Rule: "aborted"}
 		if err := u.save(ctx, j); err != nil {
 			return Status{}, err
 		}
 		return u.status(j), nil
 	case StateVerified, StateInstalled:
-		return u.rollback(ctx, j, errors.New("ota: aborted"))
+		return u.rollback(ctx, j, errAborted)
 	case StateTrial, StateCommitting:
 		return u.status(j), ErrUpdateInProgress
 	}

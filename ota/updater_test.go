@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -431,5 +432,28 @@ func TestUpdaterAbortBeforeTrial(t *testing.T) {
 	}
 	if st, err := u.Resume(context.Background()); err != nil || st.State != StateCommitted {
 		t.Fatalf("status %+v %v", st, err)
+	}
+}
+
+func TestRuleLabelsSurviveRestart(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, 1, 1, 1, 1)
+	d := newDevice(t, f, "")
+	d.provision()
+	signed, img, _ := newRelease(f)
+	if _, err := d.updater(nil).Install(context.Background(), nil, signed, &bytesSource{img: img}); err != nil {
+		t.Fatal(err)
+	}
+	d.boot.Boot()
+	d.health = func(context.Context, *Manifest) error { return errors.New("sensor") }
+	if st, _ := d.updater(nil).Resume(context.Background()); st.Rule != "health-check" {
+		t.Fatalf("rule %q", st.Rule)
+	}
+	d.boot.Boot()
+	if st, _ := d.updater(nil).Resume(context.Background()); st.State != StateRolledBack || st.Rule != "health-check" {
+		t.Fatalf("after restart: %+v", st)
+	}
+	if Rule(fmt.Errorf("x: %w", ErrSignatureThreshold)) != "signature" || Rule(errors.New("other")) != "ota" {
+		t.Fatal("Rule")
 	}
 }

@@ -153,35 +153,8 @@ func writeOutput(cmd *cobra.Command, path string, data []byte) error {
 	return nil
 }
 
-// otaRule names the rule an ota error broke, for the one-line stderr.
-func otaRule(err error) string {
-	for _, r := range []struct {
-		err  error
-		rule string
-	}{
-		{ota.ErrSignatureThreshold, "signature"},
-		{ota.ErrRootVersion, "root-version"},
-		{ota.ErrTooManyRotations, "root-rotations"},
-		{ota.ErrExpired, "expired"},
-		{ota.ErrManifestRollback, "manifest-rollback"},
-		{ota.ErrHardwareIncompatible, "hardware"},
-		{ota.ErrSecurityRollback, "security-rollback"},
-		{ota.ErrImageTooLong, "image-too-long"},
-		{ota.ErrImageTruncated, "image-truncated"},
-		{ota.ErrImageDigest, "image-digest"},
-		{ota.ErrTooLarge, "too-large"},
-		{ota.ErrCounterDecrease, "security-rollback"},
-		{ota.ErrKey, "key"},
-		{ota.ErrMalformed, "malformed"},
-	} {
-		if errors.Is(err, r.err) {
-			return r.rule
-		}
-	}
-	return "ota"
-}
-
-func otaFailed(err error) error { return checkFailed(otaRule(err), err) }
+// otaFailed reports a failed ota check, naming its rule (see ota.Rule).
+func otaFailed(err error) error { return checkFailed(ota.Rule(err), err) }
 
 func newOTARootInitCmd() *cobra.Command {
 	var rootKeys, targetsKeys []string

@@ -322,3 +322,30 @@ func RestoreCampaign(cfg CampaignConfig, devices []DeviceStatus) (*Campaign, err
 	}
 	return c, nil
 }
+
+// NewStatusReport builds the report a device publishes for st (from
+// [ota.Updater.Resume] or [ota.Updater.Install]), at time now. A failed
+// Install (installErr non-nil, before any trial) is reported as
+// StateRejected; the reason is the rule label from [ota.Rule], never the
+// error text.
+func NewStatusReport(device iomt.DeviceID, campaign string, manifestVersion uint64, st ota.Status, installErr error, now time.Time) (*StatusReport, error) {
+	r := &StatusReport{V: 1, Device: device, Campaign: campaign, ManifestVersion: manifestVersion, State: st.State, Time: now}
+	if st.Manifest != nil && st.State == ota.StateCommitted {
+		r.Version = st.Manifest.Version
+	}
+	switch {
+	case installErr != nil && st.State != ota.StateRolledBack:
+		r.State, r.Reason = StateRejected, ota.Rule(installErr)
+	case st.Rule != "":
+		r.Reason = st.Rule
+	case st.Reason != nil:
+		r.Reason = ota.Rule(st.Reason)
+	}
+	if r.State == "" {
+		r.State = ota.StateIdle
+	}
+	if err := r.Validate(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}

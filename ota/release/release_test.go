@@ -2,6 +2,7 @@ package release
 
 import (
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -193,5 +194,30 @@ func TestCampaignTimeoutForSilentDevices(t *testing.T) {
 	}
 	if v2 := c2.View(); v2.TimedOut != 2 || v2.Succeeded != 1 || v2.Failed != 1 {
 		t.Fatalf("restored view %+v", v2)
+	}
+}
+
+func TestNewStatusReportFromUpdaterStatus(t *testing.T) {
+	t.Parallel()
+	id := devices(t, 1)[0]
+	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	m := &ota.Manifest{Version: "1.4.2"}
+	r, err := NewStatusReport(id, "bpm-1.4.2", 7, ota.Status{State: ota.StateCommitted, Manifest: m}, nil, now)
+	if err != nil || r.State != ota.StateCommitted || r.Version != "1.4.2" || r.Reason != "" {
+		t.Fatalf("%+v %v", r, err)
+	}
+	r, err = NewStatusReport(id, "bpm-1.4.2", 7, ota.Status{State: ota.StateRolledBack, Rule: "health-check",
+		Reason: errors.New("ota: health check failed: cuff sensor")}, nil, now)
+	if err != nil || r.Reason != "health-check" {
+		t.Fatalf("%+v %v", r, err)
+	}
+	r, err = NewStatusReport(id, "bpm-1.4.2", 7, ota.Status{}, fmt.Errorf("wrapped: %w", ota.ErrImageDigest), now)
+	if err != nil || r.State != StateRejected || r.Reason != "image-digest" {
+		t.Fatalf("%+v %v", r, err)
+	}
+	// The report round-trips through the topic parser.
+	b, _ := json.Marshal(r)
+	if _, err := ParseStatusReport(StatusTopic(id), b); err != nil {
+		t.Fatal(err)
 	}
 }
