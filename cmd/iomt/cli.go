@@ -86,5 +86,6 @@ stderr, one line, naming the rule), 2 usage error.`,
 	root.AddCommand(newKeygenCmd(), newTelemetryCmd())
 	root.AddCommand(newSBOMCmd())
 	root.AddCommand(newAuditCmd(), newKeysCmd())
+	root.AddCommand(newOTACmd())
 	return root
 }
