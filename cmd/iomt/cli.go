@@ -84,6 +84,9 @@ stderr, one line, naming the rule), 2 usage error.`,
 	root.CompletionOptions.DisableDefaultCmd = true
 	root.AddCommand(newVersionCmd())
 	root.AddCommand(newKeygenCmd(), newTelemetryCmd())
+	root.AddCommand(newSBOMCmd())
+	root.AddCommand(newAuditCmd(), newKeysCmd())
+	root.AddCommand(newOTACmd())
 	root.AddCommand(newLoadtestCmd())
 	return root
 }
