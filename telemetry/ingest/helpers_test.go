@@ -1,6 +1,7 @@
 package ingest_test
 
 import (
+	"bytes"
 	"crypto"
 	"os"
 	"path/filepath"
@@ -99,3 +100,11 @@ func signEnvelope(key crypto.Signer, dev iomt.DeviceID, pat iomt.PatientID, seq 
 }
 
 func (d *device) topic() string { return telemetry.Topic(d.id, iomt.KindBloodPressure) }
+
+// forge returns env with the signature of other: well-formed, but the
+// signature does not match the signing input.
+func forge(env, other []byte) []byte {
+	i := bytes.LastIndexByte(env, '.')
+	j := bytes.LastIndexByte(other, '.')
+	return append(append([]byte{}, env[:i]...), other[j:]...)
+}

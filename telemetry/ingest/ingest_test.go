@@ -168,8 +168,7 @@ func TestPoisonMessageRejectedAckedDeadLettered(t *testing.T) {
 	d := f.add(t, mustPat())
 	in := startIngest(t, ingest.Config{ServerURL: b.URL, InsecurePlaintext: true, Group: "g" + uuid.NewString()[:8], Store: s, DeadLetterTopic: dl, MaxEnvelope: 4096, Verifier: f.verifier(t)})
 	p := startDevice(t, b.URL, d.id)
-	forged := d.envelope(t, 1, time.Now())
-	forged[len(forged)-5] ^= 1 // tamper with the signature
+	forged := forge(d.envelope(t, 1, time.Now()), d.envelope(t, 99, time.Now()))
 	if err := p.PublishEnvelope(context.Background(), d.topic(), forged); err != nil {
 		t.Fatal(err)
 	}
