@@ -1,0 +1,278 @@
+package main
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v3/jwk"
+	"github.com/spf13/cobra"
+
+	"github.com/openiomt/sdk/iomt"
+	"github.com/openiomt/sdk/provisioning"
+)
+
+const (
+	caCertFile = "ca.pem"
+	caKeyFile  = "ca.key.pem"
+)
+
+func newCACmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "ca",
+		Short: "Manufacturer certificate authority: create it, issue device certificates",
+		Long: `The manufacturer CA issues the short-lived device certificates devices use for
+mutual TLS. A CA directory holds ca.pem (the CA certificate, public) and
+ca.key.pem (its ECDSA P-256 key, mode 0600; keep it offline or in an HSM in
+production).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+	}
+	c.AddCommand(newCAInitCmd(), newCAIssueCmd())
+	return c
+}
+
+func newCAInitCmd() *cobra.Command {
+	var dir, name, org string
+	var validity time.Duration
+	c := &cobra.Command{
+		Use:   "init --dir DIR [--name NAME] [--org ORG] [--validity DUR]",
+		Short: "Create a root CA: DIR/ca.pem and DIR/ca.key.pem",
+		Long: `Create a self-signed root CA with a new ECDSA P-256 key. DIR is created with
+mode 0700 and the key written with mode 0600; an existing key is never
+overwritten (exit 1). Prints the path of the CA certificate.`,
+		Example: `  iomt ca init --dir ./ca --name "Acme BP monitor device CA" --validity 87600h`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if dir == "" {
+				return usagef("--dir is required")
+			}
+			if validity < 0 {
+				return usagef("--validity must be positive")
+			}
+			keyPath := filepath.Join(dir, caKeyFile)
+			if _, err := os.Stat(keyPath); err == nil {
+				return checkFailed("exists", fmt.Errorf("%s already exists; refusing to overwrite a CA key", keyPath))
+			}
+			key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			if err != nil {
+				return err
+			}
+			cert, err := provisioning.CreateRootCA(key, provisioning.CAOptions{Name: name, Organization: org, Validity: validity})
+			if err != nil {
+				return err
+			}
+			keyPEM, err := provisioning.MarshalPrivateKeyPEM(key)
+			if err != nil {
+				return err
+			}
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return err
+			}
+			if err := provisioning.WriteFileAtomic(keyPath, keyPEM, 0o600); err != nil {
+				return err
+			}
+			certPath := filepath.Join(dir, caCertFile)
+			if err := provisioning.WriteFileAtomic(certPath, provisioning.MarshalCertificatesPEM([]*x509.Certificate{cert}), 0o644); err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), certPath)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&dir, "dir", "", "CA directory to create")
+	c.Flags().StringVar(&name, "name", "openiomt device CA", "subject common name of the CA")
+	c.Flags().StringVar(&org, "org", "", "subject organisation of the CA")
+	c.Flags().DurationVar(&validity, "validity", 10*365*24*time.Hour, "CA certificate validity")
+	return c
+}
+
+func newCAIssueCmd() *cobra.Command {
+	var dir, csrPath, device, out string
+	var validity time.Duration
+	c := &cobra.Command{
+		Use:   "issue --dir DIR --csr FILE [--device UUID] [--validity DUR] [-o FILE]",
+		Short: "Issue a device certificate from a CSR",
+		Long: `Issue a device certificate from a PKCS #10 CSR (PEM or DER). The CSR must name
+its device UUID as subject CN and as urn:uuid URI SAN. With --device the CSR
+must name exactly that device (exit 1 with rule "device" otherwise). Prints
+the certificate chain (PEM) to stdout or -o FILE.`,
+		Example: `  iomt ca issue --dir ./ca --csr device.csr --device 6f1c2d3e-4b5a-4c6d-8e7f-0a1b2c3d4e5f -o device.pem`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if dir == "" || csrPath == "" {
+				return usagef("--dir and --csr are required")
+			}
+			b, err := readLimited(csrPath, 64<<10)
+			if err != nil {
+				return err
+			}
+			der := b
+			if blk, _ := pem.Decode(b); blk != nil {
+				if blk.Type != "CERTIFICATE REQUEST" {
+					return checkFailed("csr", errors.New("PEM block is not a CERTIFICATE REQUEST"))
+				}
+				der = blk.Bytes
+			}
+			_, csrDevice, err := provisioning.ParseCSR(der)
+			if err != nil {
+				return checkFailed("csr", err)
+			}
+			want := csrDevice
+			if device != "" {
+				if want, err = iomt.ParseDeviceID(device); err != nil {
+					return usagef("--device: %v", err)
+				}
+			}
+			ca, err := loadCA(dir, validity)
+			if err != nil {
+				return err
+			}
+			chain, err := ca.Issue(der, want)
+			if err != nil {
+				if errors.Is(err, provisioning.ErrDeviceMismatch) {
+					return checkFailed("device", err)
+				}
+				return checkFailed("issue", err)
+			}
+			return writeOutput(cmd, out, provisioning.MarshalCertificatesPEM(chain), 0o644)
+		},
+	}
+	c.Flags().StringVar(&dir, "dir", "", "CA directory (from iomt ca init)")
+	c.Flags().StringVar(&csrPath, "csr", "", "certificate request file, PEM or DER")
+	c.Flags().StringVar(&device, "device", "", "device UUID the CSR must name")
+	c.Flags().DurationVar(&validity, "validity", provisioning.DefaultCertificateValidity, "device certificate validity")
+	c.Flags().StringVarP(&out, "out", "o", "", "output file (default stdout)")
+	return c
+}
+
+func loadCA(dir string, validity time.Duration) (*provisioning.CA, error) {
+	certPEM, err := readLimited(filepath.Join(dir, caCertFile), 64<<10)
+	if err != nil {
+		return nil, err
+	}
+	certs, err := provisioning.ParseCertificatesPEM(certPEM)
+	if err != nil {
+		return nil, checkFailed("ca", fmt.Errorf("%s: %w", caCertFile, err))
+	}
+	keyPEM, err := readLimited(filepath.Join(dir, caKeyFile), 64<<10)
+	if err != nil {
+		return nil, err
+	}
+	key, err := provisioning.ParsePrivateKeyPEM(keyPEM)
+	if err != nil {
+		return nil, checkFailed("ca", fmt.Errorf("%s: %w", caKeyFile, err))
+	}
+	ca, err := provisioning.NewCA(certs[0], key, certs[1:], provisioning.CAConfig{Validity: validity})
+	if err != nil {
+		return nil, usagef("%v", err)
+	}
+	return ca, nil
+}
+
+// readLimited reads at most limit bytes of path; a larger file fails.
+func readLimited(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, usagef("%s: no such file", path)
+		}
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if st.Size() > limit {
+		return nil, checkFailed("size", fmt.Errorf("%s is larger than %d bytes", path, limit))
+	}
+	b := make([]byte, st.Size())
+	_, err = io.ReadFull(f, b)
+	return b, err
+}
+
+func writeOutput(cmd *cobra.Command, path string, data []byte, perm os.FileMode) error {
+	if path == "" || path == "-" {
+		_, err := cmd.OutOrStdout().Write(data)
+		return err
+	}
+	return provisioning.WriteFileAtomic(path, data, perm)
+}
+
+// loadPrivateKey reads an ECDSA P-256 or Ed25519 private key from a JWK
+// file (as written by iomt keygen) or a PKCS #8 PEM file.
+func loadPrivateKey(path string) (crypto.Signer, error) {
+	b, err := readLimited(path, 64<<10)
+	if err != nil {
+		return nil, err
+	}
+	if blk, _ := pem.Decode(b); blk != nil {
+		k, err := provisioning.ParsePrivateKeyPEM(b)
+		if err != nil {
+			return nil, checkFailed("key", fmt.Errorf("%s: %w", path, err))
+		}
+		return k, nil
+	}
+	k, err := jwk.ParseKey(b)
+	if err != nil {
+		return nil, checkFailed("key", fmt.Errorf("%s: not a JWK or PEM private key", path))
+	}
+	var raw any
+	if err := jwk.Export(k, &raw); err != nil {
+		return nil, checkFailed("key", fmt.Errorf("%s: %w", path, err))
+	}
+	switch s := raw.(type) {
+	case *ecdsa.PrivateKey:
+		return s, nil
+	case crypto.Signer:
+		return s, nil
+	}
+	return nil, checkFailed("key", fmt.Errorf("%s: not a private key", path))
+}
+
+// loadPublicKey reads a public key from a JWK file or a PKIX PEM file; a
+// private key file yields its public half.
+func loadPublicKey(path string) (crypto.PublicKey, error) {
+	b, err := readLimited(path, 64<<10)
+	if err != nil {
+		return nil, err
+	}
+	if blk, _ := pem.Decode(b); blk != nil {
+		if blk.Type == "PUBLIC KEY" {
+			k, err := x509.ParsePKIXPublicKey(blk.Bytes)
+			if err != nil {
+				return nil, checkFailed("key", fmt.Errorf("%s: %w", path, err))
+			}
+			return k, nil
+		}
+		s, err := loadPrivateKey(path)
+		if err != nil {
+			return nil, err
+		}
+		return s.Public(), nil
+	}
+	k, err := jwk.ParseKey(b)
+	if err != nil {
+		return nil, checkFailed("key", fmt.Errorf("%s: not a JWK or PEM key", path))
+	}
+	pk, err := k.PublicKey()
+	if err != nil {
+		return nil, checkFailed("key", fmt.Errorf("%s: %w", path, err))
+	}
+	var raw any
+	if err := jwk.Export(pk, &raw); err != nil {
+		return nil, checkFailed("key", fmt.Errorf("%s: %w", path, err))
+	}
+	return raw, nil
+}
