@@ -72,7 +72,7 @@ func TestPairEncodeDecode(t *testing.T) {
 	stale := base64.RawURLEncoding.EncodeToString([]byte("fedcba9876543210"))
 	for _, tc := range []struct {
 		name, stdin, rule string
-		args             []string
+		args              []string
 	}{
 		{"stale nonce", frames, "nonce", []string{"pair", "decode", "--key", pair, "--trust", provPub, "--device", dev, "--nonce", stale, "--frames"}},
 		{"other device", frames, "device", []string{"pair", "decode", "--key", pair, "--trust", provPub, "--device", "1f1c2d3e-4b5a-4c6d-8e7f-0a1b2c3d4e5f", "--nonce", nonce, "--frames"}},
