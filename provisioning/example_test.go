@@ -37,7 +37,7 @@ func ExampleCA_Issue() {
 // phone relays it in BLE frames; the device reassembles and opens it once.
 func ExamplePairingSealer() {
 	provKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader) // cloud
-	pairKey, _ := provisioning.GeneratePairingKey(nil)             // device
+	pairKey, _ := provisioning.GeneratePairingKey(nil)            // device
 	device := iomt.MustParseDeviceID("6f1c2d3e-4b5a-4c6d-8e7f-0a1b2c3d4e5f")
 
 	opener, _ := provisioning.NewPairingOpener(provisioning.PairingOpenerConfig{
