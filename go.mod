@@ -3,6 +3,7 @@ module github.com/openiomt/sdk
 go 1.25.0
 
 require (
+	github.com/eclipse/paho.golang v0.23.0
 	github.com/go-jose/go-jose/v4 v4.1.9
 	github.com/google/uuid v1.6.0
 	github.com/jackc/pgx/v5 v5.12.0
