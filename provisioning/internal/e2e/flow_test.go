@@ -52,8 +52,10 @@ func TestEndToEnd(t *testing.T) {
 	// Cloud ingest subscribes.
 	received := make(chan *paho.Publish, 1)
 	ingest, err := connect(ctx, t, c, ingestStore(t, c), func(pr paho.PublishReceived) (bool, error) {
+		// Copy: the packet's buffers are not ours after the callback.
+		msg := &paho.Publish{Topic: pr.Packet.Topic, Payload: append([]byte(nil), pr.Packet.Payload...)}
 		select {
-		case received <- pr.Packet:
+		case received <- msg:
 		default:
 		}
 		return true, nil
