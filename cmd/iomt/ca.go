@@ -11,8 +11,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math/big"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/lestrrat-go/jwx/v3/jwk"
@@ -38,21 +40,26 @@ production).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
-	c.AddCommand(newCAInitCmd(), newCAIssueCmd())
+	c.AddCommand(newCAInitCmd(), newCAIssueCmd(), newCACRLCmd())
 	return c
 }
 
 func newCAInitCmd() *cobra.Command {
-	var dir, name, org string
+	var dir, name, org, parent string
 	var validity time.Duration
 	c := &cobra.Command{
-		Use:   "init --dir DIR [--name NAME] [--org ORG] [--validity DUR]",
-		Short: "Create a root CA: DIR/ca.pem and DIR/ca.key.pem",
-		Long: `Create a self-signed root CA with a new ECDSA P-256 key. DIR is created with
-mode 0700 and the key written with mode 0600; an existing key is never
-overwritten (exit 1). Prints the path of the CA certificate.`,
-		Example: `  iomt ca init --dir ./ca --name "Acme BP monitor device CA" --validity 87600h`,
-		Args:    cobra.NoArgs,
+		Use:   "init --dir DIR [--name NAME] [--org ORG] [--validity DUR] [--parent DIR]",
+		Short: "Create a CA: DIR/ca.pem and DIR/ca.key.pem",
+		Long: `Create a CA with a new ECDSA P-256 key: a self-signed root, or with
+--parent an intermediate signed by the CA in that directory (for example one
+per factory line, so a compromised line can be cut off without replacing the
+root). An intermediate's ca.pem holds its certificate followed by its
+parent's chain without the root; devices send it after their own. DIR is
+created with mode 0700 and the key written with mode 0600; an existing key
+is never overwritten (exit 1). Prints the path of the CA certificate.`,
+		Example: `  iomt ca init --dir ./root --name "Acme device root CA" --validity 87600h
+  iomt ca init --dir ./line3 --parent ./root --name "Acme factory line 3" --validity 43800h`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if dir == "" {
 				return usagef("--dir is required")
@@ -68,10 +75,22 @@ overwritten (exit 1). Prints the path of the CA certificate.`,
 			if err != nil {
 				return err
 			}
-			cert, err := provisioning.CreateRootCA(key, provisioning.CAOptions{Name: name, Organization: org, Validity: validity})
-			if err != nil {
-				return err
+			chain := []*x509.Certificate{}
+			var cert *x509.Certificate
+			if parent == "" {
+				cert, err = provisioning.CreateRootCA(key, provisioning.CAOptions{Name: name, Organization: org, Validity: validity, MaxPathLen: 1})
+			} else {
+				var p *provisioning.CA
+				if p, err = loadCA(parent, 0); err != nil {
+					return err
+				}
+				cert, err = provisioning.CreateIntermediateCA(p, key.Public(), provisioning.CAOptions{Name: name, Organization: org, Validity: validity})
+				chain = p.Chain()
 			}
+			if err != nil {
+				return checkFailed("ca", err)
+			}
+			chain = append([]*x509.Certificate{cert}, chain...)
 			keyPEM, err := provisioning.MarshalPrivateKeyPEM(key)
 			if err != nil {
 				return err
@@ -83,7 +102,7 @@ overwritten (exit 1). Prints the path of the CA certificate.`,
 				return err
 			}
 			certPath := filepath.Join(dir, caCertFile)
-			if err := provisioning.WriteFileAtomic(certPath, provisioning.MarshalCertificatesPEM([]*x509.Certificate{cert}), 0o644); err != nil {
+			if err := provisioning.WriteFileAtomic(certPath, provisioning.MarshalCertificatesPEM(chain), 0o644); err != nil {
 				return err
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), certPath)
@@ -93,6 +112,7 @@ overwritten (exit 1). Prints the path of the CA certificate.`,
 	c.Flags().StringVar(&dir, "dir", "", "CA directory to create")
 	c.Flags().StringVar(&name, "name", "openiomt device CA", "subject common name of the CA")
 	c.Flags().StringVar(&org, "org", "", "subject organisation of the CA")
+	c.Flags().StringVar(&parent, "parent", "", "CA directory that signs this CA as an intermediate")
 	c.Flags().DurationVar(&validity, "validity", 10*365*24*time.Hour, "CA certificate validity")
 	return c
 }
@@ -275,4 +295,52 @@ func loadPublicKey(path string) (crypto.PublicKey, error) {
 		return nil, checkFailed("key", fmt.Errorf("%s: %w", path, err))
 	}
 	return raw, nil
+}
+
+func newCACRLCmd() *cobra.Command {
+	var dir, out string
+	var serials []string
+	var number int64
+	var validity time.Duration
+	c := &cobra.Command{
+		Use:   "crl --dir DIR --number N [--serial HEX]... [--validity DUR] [-o FILE]",
+		Short: "Sign a certificate revocation list (PEM) for brokers and TLS servers",
+		Long: `Sign an X.509 CRL listing the revoked device certificate serials (hex, as in
+the registry or "openssl x509 -serial"). Brokers such as Mosquitto load it
+with crlfile; reload the broker after each update. --number must grow with
+every CRL issued. Prints PEM to stdout or -o FILE.`,
+		Example: `  iomt ca crl --dir ./ca --number 7 --serial 4f3a... --validity 24h -o devices.crl`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if dir == "" || number <= 0 {
+				return usagef("--dir and a positive --number are required")
+			}
+			if validity <= 0 {
+				return usagef("--validity must be positive")
+			}
+			var list []*big.Int
+			for _, s := range serials {
+				v, ok := new(big.Int).SetString(strings.TrimPrefix(strings.ReplaceAll(s, ":", ""), "0x"), 16)
+				if !ok || v.Sign() <= 0 {
+					return usagef("--serial %q is not a positive hex number", s)
+				}
+				list = append(list, v)
+			}
+			ca, err := loadCA(dir, 0)
+			if err != nil {
+				return err
+			}
+			der, err := ca.CreateCRL(list, big.NewInt(number), validity)
+			if err != nil {
+				return checkFailed("crl", err)
+			}
+			return writeOutput(cmd, out, pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der}), 0o644)
+		},
+	}
+	c.Flags().StringVar(&dir, "dir", "", "CA directory")
+	c.Flags().Int64Var(&number, "number", 0, "CRL number, increasing")
+	c.Flags().StringArrayVar(&serials, "serial", nil, "revoked certificate serial in hex (repeatable)")
+	c.Flags().DurationVar(&validity, "validity", 24*time.Hour, "time until the next CRL is due")
+	c.Flags().StringVarP(&out, "out", "o", "", "output file (default stdout)")
+	return c
 }

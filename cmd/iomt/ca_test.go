@@ -2,10 +2,13 @@ package main
 
 import (
 	"crypto/x509"
+	"encoding/pem"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/openiomt/sdk/provisioning"
 )
@@ -69,5 +72,65 @@ func TestCAInitIssue(t *testing.T) {
 	}
 	if code, _, _ := runCLI(t, "", "ca", "init"); code != exitUsage {
 		t.Fatalf("missing --dir: %d", code)
+	}
+}
+
+func TestCAIntermediate(t *testing.T) {
+	dir := t.TempDir()
+	root, line := filepath.Join(dir, "root"), filepath.Join(dir, "line3")
+	if code, _, stderr := runCLI(t, "", "ca", "init", "--dir", root); code != 0 {
+		t.Fatal(stderr)
+	}
+	if code, _, stderr := runCLI(t, "", "ca", "init", "--dir", line, "--parent", root, "--name", "line 3"); code != 0 {
+		t.Fatal(stderr)
+	}
+	store := filepath.Join(dir, "dev")
+	_, csr, _ := runCLI(t, "", "device", "init", "--store", store)
+	csrPath := filepath.Join(dir, "dev.csr")
+	os.WriteFile(csrPath, []byte(csr), 0o600)
+	code, chainPEM, stderr := runCLI(t, "", "ca", "issue", "--dir", line, "--csr", csrPath)
+	if code != 0 {
+		t.Fatal(stderr)
+	}
+	chain, err := provisioning.ParseCertificatesPEM([]byte(chainPEM))
+	if err != nil || len(chain) != 2 {
+		t.Fatalf("chain of %d certificates: %v", len(chain), err)
+	}
+	rootPEM, _ := os.ReadFile(filepath.Join(root, "ca.pem"))
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(rootPEM)
+	inter := x509.NewCertPool()
+	inter.AddCert(chain[1])
+	if _, err := chain[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		t.Fatalf("device certificate does not verify through the intermediate: %v", err)
+	}
+	if code, _, _ := runCLI(t, "", "ca", "init", "--dir", filepath.Join(dir, "x"), "--parent", filepath.Join(dir, "missing")); code == 0 {
+		t.Fatal("missing parent accepted")
+	}
+}
+
+func TestCACRL(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "ca")
+	if code, _, stderr := runCLI(t, "", "ca", "init", "--dir", dir); code != 0 {
+		t.Fatal(stderr)
+	}
+	code, out, stderr := runCLI(t, "", "ca", "crl", "--dir", dir, "--number", "3", "--serial", "4f3a", "--serial", "0x10")
+	if code != 0 {
+		t.Fatal(stderr)
+	}
+	blk, _ := pem.Decode([]byte(out))
+	ca, err := loadCA(dir, 0)
+	if err != nil || blk == nil {
+		t.Fatalf("no CRL PEM: %v", err)
+	}
+	l, err := provisioning.ParseCRL(blk.Bytes, ca.Certificate(), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !l.Revoked(big.NewInt(0x4f3a)) || !l.Revoked(big.NewInt(0x10)) {
+		t.Fatal("CRL lacks a serial")
+	}
+	if code, _, _ := runCLI(t, "", "ca", "crl", "--dir", dir, "--number", "4", "--serial", "xyz"); code != exitUsage {
+		t.Fatalf("bad serial: exit %d", code)
 	}
 }
