@@ -110,6 +110,11 @@ type Registry interface {
 	// Decommission retires the device and removes its patient binding
 	// (idempotent).
 	Decommission(ctx context.Context, device iomt.DeviceID) error
+	// RevokedSerials returns the serial numbers of every unexpired
+	// certificate no longer in good standing: all certificates of revoked
+	// or decommissioned devices, and those superseded by re-enrolment.
+	// Feed them to [CA.CreateCRL] for brokers that consult a CRL.
+	RevokedSerials(ctx context.Context) ([]*big.Int, error)
 }
 
 // CheckDeviceCertificate implements the [RevocationChecker] rule shared by

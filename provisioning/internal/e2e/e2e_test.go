@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho"
 	"go.uber.org/goleak"
 
@@ -295,7 +296,9 @@ func connect(ctx context.Context, t *testing.T, c *cloud, store provisioning.Ide
 	if err != nil {
 		return nil, err
 	}
-	pc := paho.NewClient(paho.ClientConfig{Conn: conn, ClientID: id.Device.String()})
+	// tls.Conn is not safe for paho's concurrent multi-part writes (the
+	// pinger's PINGREQ lands inside a PUBLISH): wrap it.
+	pc := paho.NewClient(paho.ClientConfig{Conn: packets.NewThreadSafeConn(conn), ClientID: id.Device.String()})
 	if onPublish != nil {
 		pc.AddOnPublishReceived(onPublish)
 	}

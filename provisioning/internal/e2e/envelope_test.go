@@ -3,7 +3,7 @@ package e2e_test
 import (
 	"bytes"
 	"context"
-	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/openiomt/sdk/iomt"
@@ -16,7 +16,7 @@ func envelope(t *testing.T, c *cloud, d *device, pat iomt.PatientID, topic strin
 	want := []byte(`{"opaque":"reading"}`)
 	return want, func(_ context.Context, _ string, b []byte) error {
 		if !bytes.Equal(b, want) {
-			return errors.New("payload changed in transit")
+			return fmt.Errorf("payload changed in transit: got %q", b)
 		}
 		return nil
 	}

@@ -66,7 +66,7 @@ func TestEndToEnd(t *testing.T) {
 	defer ingest.Disconnect(&paho.Disconnect{})
 	if _, err := ingest.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{
 		{Topic: "iomt/v1/+/telemetry/+", QoS: 1}}}); err != nil {
-		t.Fatal(err)
+		t.Fatalf("subscribe: %v; broker log:\n%s", err, c.broker.Log())
 	}
 
 	// The device connects with the identity it stored and publishes.
@@ -87,7 +87,7 @@ func TestEndToEnd(t *testing.T) {
 			t.Fatalf("received on another topic")
 		}
 		if err := check(ctx, msg.Topic, msg.Payload); err != nil {
-			t.Fatalf("ingest rejects the device's message: %v", err)
+			t.Fatalf("ingest rejects the device's message: %v; broker log:\n%s", err, c.broker.Log())
 		}
 	case <-ctx.Done():
 		t.Fatal("ingest received nothing")
@@ -97,7 +97,11 @@ func TestEndToEnd(t *testing.T) {
 	if err := c.registry.Revoke(ctx, d.id.Device); err != nil {
 		t.Fatal(err)
 	}
-	c.publishCRL(t, d.id.Chain[0].SerialNumber)
+	revoked, err := c.registry.RevokedSerials(ctx)
+	if err != nil || len(revoked) != 1 || revoked[0].Cmp(d.id.Chain[0].SerialNumber) != 0 {
+		t.Fatalf("registry's revoked serials: %d, %v", len(revoked), err)
+	}
+	c.publishCRL(t, revoked...)
 	c.broker.Restart()
 	if err := revokedCheck(ctx, c, d, pat, topic); err != nil {
 		t.Fatal(err)

@@ -26,6 +26,13 @@ type Registry struct {
 	mu      sync.Mutex
 	devices map[iomt.DeviceID]provisioning.Device
 	tokens  map[string]time.Time
+	certs   map[string]issued // serial bytes → certificate
+}
+
+type issued struct {
+	device   iomt.DeviceID
+	serial   *big.Int
+	notAfter time.Time
 }
 
 var _ provisioning.Registry = (*Registry)(nil)
@@ -35,7 +42,8 @@ func New(cfg Config) *Registry {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Registry{now: cfg.Now, devices: make(map[iomt.DeviceID]provisioning.Device), tokens: make(map[string]time.Time)}
+	return &Registry{now: cfg.Now, devices: make(map[iomt.DeviceID]provisioning.Device), tokens: make(map[string]time.Time),
+		certs: make(map[string]issued)}
 }
 
 // Register implements provisioning.Registry.
@@ -100,7 +108,31 @@ func (r *Registry) Activate(ctx context.Context, e provisioning.Enrollment) erro
 	d.CertNotAfter = e.CertNotAfter
 	d.UpdatedAt = r.now()
 	r.devices[e.Device] = d
+	r.certs[string(e.CertSerial.Bytes())] = issued{device: e.Device, serial: new(big.Int).Set(e.CertSerial), notAfter: e.CertNotAfter}
 	return nil
+}
+
+// RevokedSerials implements provisioning.Registry. Expired entries are
+// dropped as a side effect.
+func (r *Registry) RevokedSerials(ctx context.Context) ([]*big.Int, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := r.now()
+	var out []*big.Int
+	for k, c := range r.certs {
+		if !c.notAfter.After(now) {
+			delete(r.certs, k)
+			continue
+		}
+		d := r.devices[c.device]
+		if provisioning.CheckDeviceCertificate(d, c.serial) != nil {
+			out = append(out, new(big.Int).Set(c.serial))
+		}
+	}
+	return out, nil
 }
 
 // Revoke implements provisioning.Registry.

@@ -147,6 +147,34 @@ func Run(t *testing.T, newRegistry func(t *testing.T, now func() time.Time) prov
 		}
 	})
 
+	t.Run("RevokedSerials", func(t *testing.T) {
+		r := newRegistry(t, fixed)
+		a, b := newDevice(t), newDevice(t)
+		mustRegister(t, r, a)
+		mustRegister(t, r, b)
+		act := func(dev iomt.DeviceID, serial int64, notAfter time.Time) {
+			t.Helper()
+			if err := r.Activate(ctx, provisioning.Enrollment{Device: dev, PublicKey: newKey(t), CertSerial: big.NewInt(serial), CertNotAfter: notAfter}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		act(a, 0x100, base.Add(time.Hour))
+		act(a, 0x101, base.Add(2*time.Hour))  // rotation supersedes 0x100
+		act(b, 0x200, base.Add(-time.Minute)) // already expired: never listed
+		act(b, 0x201, base.Add(time.Hour))
+		got := serialSet(t, r)
+		if len(got) != 1 || !got[0x100] {
+			t.Fatalf("revoked serials %v, want only the superseded 0x100", got)
+		}
+		if err := r.Revoke(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		got = serialSet(t, r)
+		if len(got) != 2 || !got[0x100] || !got[0x201] || got[0x200] {
+			t.Fatalf("revoked serials %v, want 0x100 and 0x201", got)
+		}
+	})
+
 	t.Run("CheckCertificateBeforeEnrolment", func(t *testing.T) {
 		r := newRegistry(t, fixed)
 		dev := newDevice(t)
@@ -208,6 +236,19 @@ func Run(t *testing.T, newRegistry func(t *testing.T, now func() time.Time) prov
 			t.Fatalf("Lookup with canceled context: %v", err)
 		}
 	})
+}
+
+func serialSet(t *testing.T, r provisioning.Registry) map[int64]bool {
+	t.Helper()
+	list, err := r.RevokedSerials(context.Background())
+	if err != nil {
+		t.Fatalf("RevokedSerials: %v", err)
+	}
+	out := make(map[int64]bool)
+	for _, s := range list {
+		out[s.Int64()] = true
+	}
+	return out
 }
 
 func newDevice(t *testing.T) iomt.DeviceID {

@@ -61,6 +61,12 @@ func (s *Store) Migrate(ctx context.Context) error {
 			expires_at BIGINT NOT NULL
 		)`,
 		`CREATE INDEX IF NOT EXISTS iomt_enrollment_tokens_expires ON iomt_enrollment_tokens (expires_at)`,
+		`CREATE TABLE IF NOT EXISTS iomt_certificates (
+			serial    TEXT PRIMARY KEY,
+			device_id TEXT NOT NULL,
+			not_after BIGINT NOT NULL
+		)`,
+		`CREATE INDEX IF NOT EXISTS iomt_certificates_not_after ON iomt_certificates (not_after)`,
 	}
 	for _, q := range stmts {
 		if _, err := s.db.ExecContext(ctx, q); err != nil {
@@ -175,8 +181,9 @@ func (s *Store) Lookup(ctx context.Context, device iomt.DeviceID) (provisioning.
 }
 
 // Activate implements provisioning.Registry with one conditional UPDATE, so
-// a concurrent Revoke can never be overwritten.
-func (s *Store) Activate(ctx context.Context, e provisioning.Enrollment) error {
+// a concurrent Revoke can never be overwritten, and records the certificate
+// in the same transaction.
+func (s *Store) Activate(ctx context.Context, e provisioning.Enrollment) (err error) {
 	if err := provisioning.ValidateEnrollment(e); err != nil {
 		return err
 	}
@@ -188,7 +195,16 @@ func (s *Store) Activate(ctx context.Context, e provisioning.Enrollment) error {
 	if !e.Patient.IsZero() {
 		patient = e.Patient.String()
 	}
-	res, err := s.db.ExecContext(ctx, s.q(`UPDATE iomt_devices SET status = ?, patient_id = COALESCE(?, patient_id),
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return dbErr("activate", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	res, err := tx.ExecContext(ctx, s.q(`UPDATE iomt_devices SET status = ?, patient_id = COALESCE(?, patient_id),
 		public_key = ?, cert_serial = ?, cert_not_after = ?, updated_at = ?
 		WHERE device_id = ? AND status IN (?, ?)`),
 		string(provisioning.StatusActive), patient, pub, e.CertSerial.Text(16), e.CertNotAfter.UnixMicro(),
@@ -196,10 +212,22 @@ func (s *Store) Activate(ctx context.Context, e provisioning.Enrollment) error {
 	if err != nil {
 		return dbErr("activate", err)
 	}
-	if n, err := res.RowsAffected(); err != nil {
+	n, err := res.RowsAffected()
+	if err != nil {
 		return dbErr("activate", err)
-	} else if n == 1 {
+	}
+	if n == 1 {
+		if _, err = tx.ExecContext(ctx, s.q(`INSERT INTO iomt_certificates (serial, device_id, not_after) VALUES (?, ?, ?)
+			ON CONFLICT (serial) DO NOTHING`), e.CertSerial.Text(16), e.Device.String(), e.CertNotAfter.UnixMicro()); err != nil {
+			return dbErr("activate", err)
+		}
+		if err = tx.Commit(); err != nil {
+			return dbErr("activate", err)
+		}
 		return nil
+	}
+	if err = tx.Rollback(); err != nil {
+		return dbErr("activate", err)
 	}
 	if _, err := s.Lookup(ctx, e.Device); err != nil {
 		return err
@@ -239,6 +267,39 @@ func (s *Store) Decommission(ctx context.Context, device iomt.DeviceID) error {
 		return provisioning.RegistryError("device", provisioning.ErrUnknownDevice)
 	}
 	return nil
+}
+
+// RevokedSerials implements provisioning.Registry. It also deletes
+// certificate records that have expired.
+func (s *Store) RevokedSerials(ctx context.Context) ([]*big.Int, error) {
+	now := s.now().UnixMicro()
+	if _, err := s.db.ExecContext(ctx, s.q(`DELETE FROM iomt_certificates WHERE not_after <= ?`), now); err != nil {
+		return nil, dbErr("revoked serials", err)
+	}
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT c.serial FROM iomt_certificates c
+		JOIN iomt_devices d ON d.device_id = c.device_id
+		WHERE c.not_after > ? AND (d.status <> ? OR d.cert_serial IS NULL OR d.cert_serial <> c.serial)`),
+		now, string(provisioning.StatusActive))
+	if err != nil {
+		return nil, dbErr("revoked serials", err)
+	}
+	defer rows.Close()
+	var out []*big.Int
+	for rows.Next() {
+		var hex string
+		if err := rows.Scan(&hex); err != nil {
+			return nil, dbErr("revoked serials", err)
+		}
+		v, ok := new(big.Int).SetString(hex, 16)
+		if !ok {
+			return nil, provisioning.RegistryError("certificate serial", provisioning.ErrMalformed)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, dbErr("revoked serials", err)
+	}
+	return out, nil
 }
 
 // CheckCertificate implements provisioning.RevocationChecker.
