@@ -84,5 +84,7 @@ stderr, one line, naming the rule), 2 usage error.`,
 	root.CompletionOptions.DisableDefaultCmd = true
 	root.AddCommand(newVersionCmd())
 	root.AddCommand(newCACmd(), newDeviceCmd(), newPairCmd())
+	root.AddCommand(newKeygenCmd(), newTelemetryCmd())
+	root.AddCommand(newSBOMCmd())
 	return root
 }
