@@ -12,6 +12,8 @@ import (
 
 	"github.com/openiomt/sdk/iomt"
 	"github.com/openiomt/sdk/provisioning"
+	"github.com/openiomt/sdk/provisioning/registry/internal/keyres"
+	"github.com/openiomt/sdk/telemetry"
 )
 
 // Config configures a Registry. The zero value uses time.Now.
@@ -35,7 +37,18 @@ type issued struct {
 	notAfter time.Time
 }
 
-var _ provisioning.Registry = (*Registry)(nil)
+var (
+	_ provisioning.Registry = (*Registry)(nil)
+	_ telemetry.KeyResolver = (*Registry)(nil)
+)
+
+// ResolveDeviceKey implements telemetry.KeyResolver: active devices
+// resolve to the key of their current certificate and their patient
+// binding; revoked and decommissioned devices to telemetry.ErrRevokedDevice;
+// unknown and not yet enrolled ones to telemetry.ErrUnknownDevice.
+func (r *Registry) ResolveDeviceKey(ctx context.Context, device iomt.DeviceID) (telemetry.DeviceKey, error) {
+	return keyres.Resolve(r.Lookup(ctx, device))
+}
 
 // New returns an empty registry.
 func New(cfg Config) *Registry {

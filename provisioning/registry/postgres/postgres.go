@@ -14,6 +14,7 @@ import (
 
 	"github.com/openiomt/sdk/provisioning"
 	"github.com/openiomt/sdk/provisioning/registry/internal/sqlstore"
+	"github.com/openiomt/sdk/telemetry"
 )
 
 // Config configures Open. DSN is required.
@@ -32,7 +33,13 @@ type Registry struct {
 	db *sql.DB
 }
 
-var _ provisioning.Registry = (*Registry)(nil)
+// Registry is the device registry for enrolment, the revocation checker
+// for TLS servers and the telemetry.KeyResolver for ingest: revoking a
+// device stops its enrolment, its connections and its telemetry.
+var (
+	_ provisioning.Registry = (*Registry)(nil)
+	_ telemetry.KeyResolver = (*Registry)(nil)
+)
 
 // Open connects to cfg.DSN and creates the registry tables when missing.
 func Open(ctx context.Context, cfg Config) (*Registry, error) {

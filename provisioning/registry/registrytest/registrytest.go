@@ -6,6 +6,7 @@ package registrytest
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -18,9 +19,12 @@ import (
 
 	"github.com/openiomt/sdk/iomt"
 	"github.com/openiomt/sdk/provisioning"
+	"github.com/openiomt/sdk/telemetry"
+	"github.com/openiomt/sdk/telemetry/telemetrytest"
 )
 
-// Run runs the suite. newRegistry must return an empty registry whose
+// Run runs the suite. Registries must also implement
+// telemetry.KeyResolver; the suite runs telemetrytest.KeyResolver on them. newRegistry must return an empty registry whose
 // clock is now (so token-ledger expiry is deterministic); it is called once
 // per subtest.
 func Run(t *testing.T, newRegistry func(t *testing.T, now func() time.Time) provisioning.Registry) {
@@ -172,6 +176,61 @@ func Run(t *testing.T, newRegistry func(t *testing.T, now func() time.Time) prov
 		got = serialSet(t, r)
 		if len(got) != 2 || !got[0x100] || !got[0x201] || got[0x200] {
 			t.Fatalf("revoked serials %v, want 0x100 and 0x201", got)
+		}
+	})
+
+	t.Run("KeyResolver", func(t *testing.T) {
+		r := newRegistry(t, fixed)
+		kr, ok := r.(telemetry.KeyResolver)
+		if !ok {
+			t.Fatal("registry does not implement telemetry.KeyResolver")
+		}
+		known := make(map[iomt.DeviceID]telemetry.DeviceKey)
+		enrol := func(pub crypto.PublicKey, serial int64) iomt.DeviceID {
+			t.Helper()
+			dev, pat := newDevice(t), newPatient(t)
+			mustRegister(t, r, dev)
+			if err := r.Activate(ctx, provisioning.Enrollment{Device: dev, Patient: pat, PublicKey: pub,
+				CertSerial: big.NewInt(serial), CertNotAfter: base.Add(time.Hour)}); err != nil {
+				t.Fatal(err)
+			}
+			known[dev] = telemetry.DeviceKey{Key: pub, Status: telemetry.KeyActive, Patient: pat}
+			return dev
+		}
+		enrol(newKey(t), 1)
+		edPub, _, _ := ed25519.GenerateKey(rand.Reader)
+		enrol(edPub, 2)
+		revoked := enrol(newKey(t), 3)
+		if err := r.Revoke(ctx, revoked); err != nil {
+			t.Fatal(err)
+		}
+		k := known[revoked]
+		k.Status = telemetry.KeyRevoked
+		known[revoked] = k
+		telemetrytest.KeyResolver(t, kr, known, newDevice(t))
+
+		// Revocation is visible at once, as the telemetry sentinel.
+		if _, err := kr.ResolveDeviceKey(ctx, revoked); !errors.Is(err, telemetry.ErrRevokedDevice) {
+			t.Fatalf("revoked device: %v, want telemetry.ErrRevokedDevice", err)
+		}
+		// Registered but not enrolled: no key to verify with.
+		pending := newDevice(t)
+		mustRegister(t, r, pending)
+		if _, err := kr.ResolveDeviceKey(ctx, pending); !errors.Is(err, telemetry.ErrUnknownDevice) {
+			t.Fatalf("unenrolled device: %v, want telemetry.ErrUnknownDevice", err)
+		}
+		// Decommissioned devices are refused like revoked ones.
+		for dev, want := range known {
+			if want.Status != telemetry.KeyActive {
+				continue
+			}
+			if err := r.Decommission(ctx, dev); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := kr.ResolveDeviceKey(ctx, dev); !errors.Is(err, telemetry.ErrRevokedDevice) {
+				t.Fatalf("decommissioned device: %v, want telemetry.ErrRevokedDevice", err)
+			}
+			break
 		}
 	})
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/openiomt/sdk/provisioning"
 	"github.com/openiomt/sdk/provisioning/registry/internal/sqlstore"
+	"github.com/openiomt/sdk/telemetry"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
@@ -32,7 +33,13 @@ type Registry struct {
 	db *sql.DB
 }
 
-var _ provisioning.Registry = (*Registry)(nil)
+// Registry is the device registry for enrolment, the revocation checker
+// for TLS servers and the telemetry.KeyResolver for ingest: revoking a
+// device stops its enrolment, its connections and its telemetry.
+var (
+	_ provisioning.Registry = (*Registry)(nil)
+	_ telemetry.KeyResolver = (*Registry)(nil)
+)
 
 // Open opens or creates the database at cfg.Path in WAL mode and creates the
 // registry tables when missing.

@@ -17,6 +17,8 @@ import (
 
 	"github.com/openiomt/sdk/iomt"
 	"github.com/openiomt/sdk/provisioning"
+	"github.com/openiomt/sdk/provisioning/registry/internal/keyres"
+	"github.com/openiomt/sdk/telemetry"
 )
 
 // Dialect adapts statements to a database.
@@ -300,6 +302,11 @@ func (s *Store) RevokedSerials(ctx context.Context) ([]*big.Int, error) {
 		return nil, dbErr("revoked serials", err)
 	}
 	return out, nil
+}
+
+// ResolveDeviceKey implements telemetry.KeyResolver (see keyres.Resolve).
+func (s *Store) ResolveDeviceKey(ctx context.Context, device iomt.DeviceID) (telemetry.DeviceKey, error) {
+	return keyres.Resolve(s.Lookup(ctx, device))
 }
 
 // CheckCertificate implements provisioning.RevocationChecker.
