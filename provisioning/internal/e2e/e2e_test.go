@@ -28,6 +28,7 @@ import (
 	"github.com/openiomt/sdk/provisioning"
 	"github.com/openiomt/sdk/provisioning/enroll"
 	"github.com/openiomt/sdk/provisioning/registry/sqlite"
+	"github.com/openiomt/sdk/telemetry"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -46,6 +47,7 @@ type cloud struct {
 	crlPath    string
 	crlNumber  int64
 	dir        string
+	verifier   *telemetry.Verifier // the ingest's, set by envelope
 }
 
 func mustP256(t *testing.T) *ecdsa.PrivateKey {

@@ -32,8 +32,10 @@ func ingestStore(t *testing.T, c *cloud) provisioning.IdentityStore {
 
 // TestEndToEnd: factory → phone registration → token → pairing payload over
 // BLE frames → device decrypts → HTTPS enrolment → mutual-TLS MQTT v5 to
-// Mosquitto → one message published and received; then the device is
-// revoked and its reconnection refused.
+// Mosquitto → one signed telemetry envelope published, received by the
+// ingest and accepted by the telemetry verifier with the registry as key
+// resolver; then the device is revoked: its reconnection is refused by the
+// broker (CRL) and its envelopes by the verifier.
 func TestEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
