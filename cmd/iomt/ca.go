@@ -165,7 +165,7 @@ the certificate chain (PEM) to stdout or -o FILE.`,
 				}
 				return checkFailed("issue", err)
 			}
-			return writeOutput(cmd, out, provisioning.MarshalCertificatesPEM(chain), 0o644)
+			return writeProvOutput(cmd, out, provisioning.MarshalCertificatesPEM(chain), 0o644)
 		},
 	}
 	c.Flags().StringVar(&dir, "dir", "", "CA directory (from iomt ca init)")
@@ -222,7 +222,7 @@ func readLimited(path string, limit int64) ([]byte, error) {
 	return b, err
 }
 
-func writeOutput(cmd *cobra.Command, path string, data []byte, perm os.FileMode) error {
+func writeProvOutput(cmd *cobra.Command, path string, data []byte, perm os.FileMode) error {
 	if path == "" || path == "-" {
 		_, err := cmd.OutOrStdout().Write(data)
 		return err
@@ -334,7 +334,7 @@ every CRL issued. Prints PEM to stdout or -o FILE.`,
 			if err != nil {
 				return checkFailed("crl", err)
 			}
-			return writeOutput(cmd, out, pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der}), 0o644)
+			return writeProvOutput(cmd, out, pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der}), 0o644)
 		},
 	}
 	c.Flags().StringVar(&dir, "dir", "", "CA directory")

@@ -86,5 +86,7 @@ stderr, one line, naming the rule), 2 usage error.`,
 	root.AddCommand(newCACmd(), newDeviceCmd(), newPairCmd())
 	root.AddCommand(newKeygenCmd(), newTelemetryCmd())
 	root.AddCommand(newSBOMCmd())
+	root.AddCommand(newAuditCmd(), newKeysCmd())
+	root.AddCommand(newOTACmd())
 	return root
 }

@@ -125,7 +125,7 @@ appears in a process list.`,
 					buf.WriteByte('\n')
 				}
 			}
-			return writeOutput(cmd, out, buf.Bytes(), 0o600)
+			return writeProvOutput(cmd, out, buf.Bytes(), 0o600)
 		},
 	}
 	f := c.Flags()
