@@ -822,4 +822,3 @@ func LoopbackOnly(addr string) bool {
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
 }
-
