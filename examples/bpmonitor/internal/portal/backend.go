@@ -55,14 +55,21 @@ type Session struct {
 
 // Auth authenticates users and keeps their sessions.
 type Auth interface {
-	// Login checks credentials; source is the client address for rate limits
-	// and audit.
-	Login(ctx context.Context, username, password, source string) (Session, error)
+	// Login checks credentials and opens a session for the stated purpose of
+	// use (one of [Config.Purposes], or "" when none are configured); source
+	// is the client address for rate limits and audit.
+	Login(ctx context.Context, username, password, purpose, source string) (Session, error)
 	// Session returns the session for token and renews its idle timer, or
 	// ErrNoSession.
 	Session(ctx context.Context, token, source string) (Session, error)
 	// Logout ends the session.
 	Logout(ctx context.Context, token, source string) error
+}
+
+// Purpose is a purpose of use the login form offers (HL7 PurposeOfUse
+// codes such as TREAT or ETREAT), recorded with every access in the audit log.
+type Purpose struct {
+	Code, Label string
 }
 
 // PatientSummary is one row of the patient list.

@@ -54,8 +54,8 @@ type idleAuth struct {
 	idle time.Duration
 }
 
-func (a idleAuth) Login(ctx context.Context, u, p, src string) (Session, error) {
-	s, err := a.fakeBackend.Login(ctx, u, p, src)
+func (a idleAuth) Login(ctx context.Context, u, p, purpose, src string) (Session, error) {
+	s, err := a.fakeBackend.Login(ctx, u, p, purpose, src)
 	s.IdleTimeout = a.idle
 	return s, err
 }

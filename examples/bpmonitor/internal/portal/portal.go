@@ -100,6 +100,9 @@ type Config struct {
 	// portal works over plain HTTP. Anyone on the network path can then read
 	// the session cookie and PHI: use it only on a loopback address.
 	InsecureHTTP bool
+	// Purposes are the purposes of use the login form offers; the first is
+	// preselected. Empty omits the choice.
+	Purposes []Purpose
 	// LoginHint is shown on the login page (the example prints demo
 	// accounts there). Empty shows nothing.
 	LoginHint string
@@ -418,37 +421,43 @@ func (p *Portal) unavailable(w http.ResponseWriter, r *http.Request, s Session, 
 
 type loginBody struct {
 	Hint, Message string
+	Purposes      []Purpose
 }
 
 func (loginBody) title() string { return "Sign in" }
 
 func (p *Portal) loginPage(w http.ResponseWriter, r *http.Request) {
-	p.render(w, r, http.StatusOK, "login", "", nil, loginBody{Hint: p.cfg.LoginHint})
+	p.render(w, r, http.StatusOK, "login", "", nil, loginBody{Purposes: p.cfg.Purposes, Hint: p.cfg.LoginHint})
 }
 
 func (p *Portal) login(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, p.cfg.MaxFormBytes)
 	if err := r.ParseForm(); err != nil {
-		p.render(w, r, http.StatusBadRequest, "login", "", nil, loginBody{Hint: p.cfg.LoginHint, Message: "The form could not be read."})
+		p.render(w, r, http.StatusBadRequest, "login", "", nil, loginBody{Purposes: p.cfg.Purposes, Hint: p.cfg.LoginHint, Message: "The form could not be read."})
 		return
 	}
 	user, pass := r.PostForm.Get("username"), r.PostForm.Get("password")
 	if user == "" || pass == "" || len(user) > 128 || len(pass) > 1024 {
-		p.render(w, r, http.StatusBadRequest, "login", "", nil, loginBody{Hint: p.cfg.LoginHint, Message: "Enter a user name and a password."})
+		p.render(w, r, http.StatusBadRequest, "login", "", nil, loginBody{Purposes: p.cfg.Purposes, Hint: p.cfg.LoginHint, Message: "Enter a user name and a password."})
 		return
 	}
-	s, err := p.cfg.Auth.Login(r.Context(), user, pass, source(r))
+	purpose := r.PostForm.Get("purpose")
+	if len(p.cfg.Purposes) > 0 && !slices.ContainsFunc(p.cfg.Purposes, func(x Purpose) bool { return x.Code == purpose }) {
+		p.render(w, r, http.StatusBadRequest, "login", "", nil, loginBody{Purposes: p.cfg.Purposes, Hint: p.cfg.LoginHint, Message: "Choose a purpose of use."})
+		return
+	}
+	s, err := p.cfg.Auth.Login(r.Context(), user, pass, purpose, source(r))
 	switch {
 	case err == nil:
 	case errors.Is(err, ErrLockedOut):
-		p.render(w, r, http.StatusTooManyRequests, "login", "", nil, loginBody{Hint: p.cfg.LoginHint, Message: "Too many failed attempts. Try again later."})
+		p.render(w, r, http.StatusTooManyRequests, "login", "", nil, loginBody{Purposes: p.cfg.Purposes, Hint: p.cfg.LoginHint, Message: "Too many failed attempts. Try again later."})
 		return
 	case errors.Is(err, ErrBadCredentials):
-		p.render(w, r, http.StatusUnauthorized, "login", "", nil, loginBody{Hint: p.cfg.LoginHint, Message: "Wrong user name or password."})
+		p.render(w, r, http.StatusUnauthorized, "login", "", nil, loginBody{Purposes: p.cfg.Purposes, Hint: p.cfg.LoginHint, Message: "Wrong user name or password."})
 		return
 	default:
 		p.cfg.Logger.Error("portal: login failed", "err", err)
-		p.render(w, r, http.StatusInternalServerError, "login", "", nil, loginBody{Hint: p.cfg.LoginHint, Message: "Sign-in is unavailable. The error was logged."})
+		p.render(w, r, http.StatusInternalServerError, "login", "", nil, loginBody{Purposes: p.cfg.Purposes, Hint: p.cfg.LoginHint, Message: "Sign-in is unavailable. The error was logged."})
 		return
 	}
 	p.setCookie(w, s.Token)
@@ -475,7 +484,7 @@ func (p *Portal) loggedOff(w http.ResponseWriter, r *http.Request) {
 	case "expired":
 		msg = "Your session has ended. Sign in again."
 	}
-	p.render(w, r, http.StatusOK, "login", "", nil, loginBody{Hint: p.cfg.LoginHint, Message: msg})
+	p.render(w, r, http.StatusOK, "login", "", nil, loginBody{Purposes: p.cfg.Purposes, Hint: p.cfg.LoginHint, Message: msg})
 }
 
 func (p *Portal) home(w http.ResponseWriter, r *http.Request, s Session) {

@@ -41,7 +41,7 @@ func newFake(now time.Time) *fakeBackend {
 	return f
 }
 
-func (f *fakeBackend) Login(_ context.Context, user, pass, _ string) (Session, error) {
+func (f *fakeBackend) Login(_ context.Context, user, pass, _, _ string) (Session, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	roles := map[string]Role{"dr": RoleClinician, "admin": RoleAdmin, "pat": RolePatient}
@@ -437,6 +437,20 @@ func TestLoopbackOnly(t *testing.T) {
 	for addr, want := range map[string]bool{"127.0.0.1:8080": true, "[::1]:80": true, "localhost:1": true, "0.0.0.0:8080": false, ":8080": false, "10.0.0.1:80": false} {
 		if LoopbackOnly(addr) != want {
 			t.Errorf("LoopbackOnly(%q) != %v", addr, want)
+		}
+	}
+}
+
+func TestLoginRequiresOfferedPurpose(t *testing.T) {
+	f := newFake(time.Now())
+	p, _ := New(Config{Auth: f, InsecureHTTP: true, Purposes: []Purpose{{"TREAT", "Treatment"}}})
+	for purpose, want := range map[string]int{"": http.StatusBadRequest, "HSYSADMIN": http.StatusBadRequest, "TREAT": http.StatusSeeOther} {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest("POST", "/login", strings.NewReader(url.Values{"username": {"dr"}, "password": {"secret"}, "purpose": {purpose}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		p.ServeHTTP(rec, req)
+		if rec.Code != want {
+			t.Errorf("purpose %q: %d, want %d", purpose, rec.Code, want)
 		}
 	}
 }
