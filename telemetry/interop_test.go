@@ -1,0 +1,150 @@
+package telemetry
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"testing"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/lestrrat-go/jwx/v3/jwa"
+	"github.com/lestrrat-go/jwx/v3/jwk"
+	"github.com/lestrrat-go/jwx/v3/jws"
+)
+
+// The envelope must verify with any JOSE library given the device's public
+// JWK. These tests use two independent implementations, go-jose/v4 and
+// jwx/v3, each reading the public JWK this package writes.
+
+func joseAlg(alg Algorithm) jose.SignatureAlgorithm {
+	if alg == ES256 {
+		return jose.ES256
+	}
+	return jose.EdDSA
+}
+
+func jwxAlg(alg Algorithm) jwa.SignatureAlgorithm {
+	if alg == ES256 {
+		return jwa.ES256()
+	}
+	return jwa.EdDSA()
+}
+
+func TestInteropGoJOSEVerifiesEnvelope(t *testing.T) {
+	for _, alg := range testAlgos {
+		t.Run(string(alg), func(t *testing.T) {
+			f := newFixture(t, alg)
+			env := f.sign(t, testBP(testNow))
+			pubJWK, err := MarshalPublicJWK(f.key.Public(), testDev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var k jose.JSONWebKey
+			if err := json.Unmarshal(pubJWK, &k); err != nil {
+				t.Fatal(err)
+			}
+			if k.KeyID != testDev.String() || !k.IsPublic() {
+				t.Fatalf("go-jose read kid %q public %v", k.KeyID, k.IsPublic())
+			}
+			obj, err := jose.ParseSigned(string(env.Compact), []jose.SignatureAlgorithm{joseAlg(alg)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			payload, err := obj.Verify(k)
+			if err != nil {
+				t.Fatalf("go-jose rejects envelope: %v", err)
+			}
+			h := obj.Signatures[0].Protected
+			if h.KeyID != testDev.String() || h.ExtraHeaders["typ"] != MediaType || h.Algorithm != string(alg) {
+				t.Fatalf("header %+v", h)
+			}
+			want, _ := env.Payload.MarshalJSON()
+			if !bytes.Equal(payload, want) {
+				t.Fatalf("payload %s, want %s", payload, want)
+			}
+		})
+	}
+}
+
+func TestInteropJWXVerifiesEnvelope(t *testing.T) {
+	for _, alg := range testAlgos {
+		t.Run(string(alg), func(t *testing.T) {
+			f := newFixture(t, alg)
+			env := f.sign(t, testBP(testNow))
+			pubJWK, err := MarshalPublicJWK(f.key.Public(), testDev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			k, err := jwk.ParseKey(pubJWK)
+			if err != nil {
+				t.Fatal(err)
+			}
+			payload, err := jws.Verify(env.Compact, jws.WithKey(jwxAlg(alg), k))
+			if err != nil {
+				t.Fatalf("jwx rejects envelope: %v", err)
+			}
+			if p, err := ParsePayload(payload); err != nil || p.Seq != env.Payload.Seq {
+				t.Fatalf("payload %v %v", p, err)
+			}
+		})
+	}
+}
+
+// payloadJSON is a well-formed payload a foreign producer might write.
+func payloadJSON(seq string) []byte {
+	return []byte(`{"v":1,"dev":"` + testDev.String() + `","pat":"` + testPat.String() + `","seq":` + seq +
+		`,"ts":"2026-11-25T03:59:00.5Z","kind":"blood_pressure","data":{"sys":120.5,"dia":80,"unit":0,"status":0}}`)
+}
+
+func TestInteropGoJOSEEnvelopeAccepted(t *testing.T) {
+	for _, alg := range testAlgos {
+		t.Run(string(alg), func(t *testing.T) {
+			f := newFixture(t, alg)
+			opts := (&jose.SignerOptions{}).WithType(MediaType).WithHeader("kid", testDev.String())
+			s, err := jose.NewSigner(jose.SigningKey{Algorithm: joseAlg(alg), Key: f.key}, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			obj, err := s.Sign(payloadJSON("7"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			compact, err := obj.CompactSerialize()
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := f.verifier.Verify(context.Background(), []byte(compact))
+			if err != nil {
+				t.Fatalf("go-jose envelope rejected: %v", err)
+			}
+			if p.Seq != 7 {
+				t.Fatalf("payload %+v", p)
+			}
+		})
+	}
+}
+
+func TestInteropJWXEnvelopeAccepted(t *testing.T) {
+	for _, alg := range testAlgos {
+		t.Run(string(alg), func(t *testing.T) {
+			f := newFixture(t, alg)
+			hdr := jws.NewHeaders()
+			for k, v := range map[string]string{"kid": testDev.String(), "typ": MediaType} {
+				if err := hdr.Set(k, v); err != nil {
+					t.Fatal(err)
+				}
+			}
+			compact, err := jws.Sign(payloadJSON("8"), jws.WithKey(jwxAlg(alg), f.key, jws.WithProtectedHeaders(hdr)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := f.verifier.Verify(context.Background(), compact)
+			if err != nil {
+				t.Fatalf("jwx envelope rejected: %v\n%s", err, compact)
+			}
+			if p.Seq != 8 {
+				t.Fatalf("payload %+v", p)
+			}
+		})
+	}
+}
