@@ -39,7 +39,11 @@ type ValidationError struct {
 
 // Error implements error.
 func (e *ValidationError) Error() string {
-	msg := "iomt: " + string(e.Kind) + "." + e.Field + ": " + trimPrefix(e.Err.Error())
+	reason := "invalid value"
+	if e.Err != nil {
+		reason = trimPrefix(e.Err.Error())
+	}
+	msg := "iomt: " + string(e.Kind) + "." + e.Field + ": " + reason
 	if e.Rule != "" {
 		msg += " (" + e.Rule + ")"
 	}

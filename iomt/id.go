@@ -33,7 +33,9 @@ func NewDeviceID(r io.Reader) (DeviceID, error) {
 
 // NewDeviceIDV7 returns a version 7 DeviceID (millisecond time prefix, random
 // remainder) for registries that benefit from time-ordered keys. now gives the
-// time and r the randomness; nil means time.Now and crypto/rand.
+// time and r the randomness; nil means time.Now and crypto/rand. A time
+// before 1970 or after the 48-bit millisecond range (year 10889) fails with
+// [ErrOutOfRange].
 func NewDeviceIDV7(now func() time.Time, r io.Reader) (DeviceID, error) {
 	u, err := newV7(now, r)
 	return DeviceID(u), err
@@ -161,11 +163,15 @@ func newV7(now func() time.Time, r io.Reader) (uuidBytes, error) {
 	if now == nil {
 		now = time.Now
 	}
+	t := now()
+	if t.Before(time.Unix(0, 0)) || t.UnixMilli() >= 1<<48 {
+		return uuidBytes{}, fmt.Errorf("%w: version 7 time before 1970 or after year 10889", ErrOutOfRange)
+	}
 	u, err := newV4(r)
 	if err != nil {
 		return u, err
 	}
-	ms := uint64(now().UnixMilli())
+	ms := uint64(t.UnixMilli())
 	for i := 0; i < 6; i++ {
 		u[i] = byte(ms >> (40 - 8*i))
 	}

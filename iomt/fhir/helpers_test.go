@@ -1,0 +1,5 @@
+package fhir
+
+import "math"
+
+func nan() float64 { return math.NaN() }
