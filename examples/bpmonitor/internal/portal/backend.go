@@ -51,6 +51,11 @@ type Session struct {
 	IdleTimeout time.Duration
 	// Patient is set for patient accounts: the patient's own record.
 	Patient iomt.PatientID
+	// Purpose is the purpose of use chosen at login.
+	Purpose string
+	// Source is the client address of the current request; the portal sets
+	// it on every request for the backends' audit trail.
+	Source string
 }
 
 // Auth authenticates users and keeps their sessions.

@@ -268,6 +268,7 @@ func (p *Portal) authed(h handler) http.HandlerFunc {
 			return
 		}
 		s, err := p.cfg.Auth.Session(r.Context(), c.Value, source(r))
+		s.Source = source(r)
 		if err != nil {
 			p.clearCookie(w)
 			if !errors.Is(err, ErrNoSession) {
