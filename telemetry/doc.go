@@ -14,12 +14,17 @@
 //	{"v":1,"dev":UUID,"pat":UUID,"seq":N,"ts":RFC3339Nano,"kind":"blood_pressure","data":{...}}
 //
 // Any JOSE library verifies it with the device's public JWK (as written by
-// [MarshalPublicJWK]); the tests prove it with go-jose and jwx. The schema
-// is closed: unknown header parameters and payload members are rejected,
-// and "data" holds only the numeric members of the reading type for
-// "kind". Only ES256 (P-256) and EdDSA (Ed25519) exist here; "none", HMAC
-// and every other algorithm are refused, and the algorithm must match the
-// type of the key registered for the device.
+// [MarshalPublicJWK]); the tests prove it with go-jose/v4 and jwx/v3, both
+// ways. The schema is closed: unknown header parameters and payload members
+// are rejected, and "data" holds only the numeric members of the reading
+// type for "kind". Only ES256 (P-256) and EdDSA (Ed25519) exist here;
+// "none", HMAC and every other algorithm are refused, and the algorithm
+// must match the type of the key registered for the device.
+//
+// The package signs, verifies and reads JWKs with crypto/ecdsa,
+// crypto/ed25519 and a strict codec for its two key types, not with a
+// general JOSE library: the format is fixed, strictness is the point, and
+// device binaries stay small (no net/http).
 //
 // # Device side
 //
@@ -34,18 +39,22 @@
 //
 // A [Verifier] resolves the key by "kid" through a [KeyResolver] (the
 // device registry, a [MemoryResolver], or a JWK set file via
-// [LoadJWKSFile]) and checks, in order: size, strict JWS syntax and header,
-// algorithm, device status, signature, payload schema and PHI guard, that
-// "kid" equals "dev", the MQTT topic ([Verifier.VerifyTopic]), the reading's
-// physiological validity, time bounds against an injected clock, and the
-// per-device [ReplayWindow]. Each rejection is a [*VerifyError] wrapping
-// its own sentinel ([ErrBadSignature], [ErrReplay], [ErrPHI], …); [Rule]
-// names it for logs and metrics. Error messages name fields, never values.
+// [LoadJWKSFile]) and checks size, strict JWS syntax and header, the
+// topic's device, device status, algorithm, signature, payload schema and
+// PHI guard, that "kid" equals "dev" (and, if the registry pairs devices
+// with patients, that "pat" is the paired patient), the topic's kind, the
+// reading's physiological validity, time bounds against an injected clock,
+// and the per-device [ReplayWindow]. Each rejection is a [*VerifyError]
+// wrapping its own sentinel ([ErrBadSignature], [ErrReplay], [ErrPHI], …);
+// [Rule] names it for logs and metrics. Error messages name fields, never
+// values.
 //
 // The replay window is recorded only after every other check passed. An
 // ingest that acknowledges the broker after its database commit uses
 // [Verifier.Check], stores, then [Verifier.Commit], so that a failed store
-// never turns the redelivered envelope into a "replay".
+// never turns the redelivered envelope into a "replay". [ReplayWindow]
+// explains why per-process windows are safe behind a shared subscription
+// when the store is idempotent on (device, seq), and how to share one.
 //
 // # PHI guard
 //

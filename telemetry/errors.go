@@ -41,6 +41,9 @@ var (
 	// ErrKidMismatch reports a JWS "kid" that differs from the payload's
 	// "dev": an attempt to speak for one device with another's key.
 	ErrKidMismatch = errors.New("telemetry: kid does not match device")
+	// ErrPatientMismatch reports a payload "pat" other than the patient the
+	// key resolver says the device is paired with.
+	ErrPatientMismatch = errors.New("telemetry: patient does not match device pairing")
 	// ErrTopicMismatch reports an envelope received on an MQTT topic whose
 	// device or kind differs from the payload's.
 	ErrTopicMismatch = errors.New("telemetry: topic does not match envelope")
@@ -155,6 +158,7 @@ var rules = [...]struct {
 	{ErrKeyResolution, "key-resolution"},
 	{ErrBadSignature, "signature"},
 	{ErrKidMismatch, "kid"},
+	{ErrPatientMismatch, "patient"},
 	{ErrTopicMismatch, "topic"},
 	{ErrReplay, "replay"},
 	{ErrSeqTooOld, "replay-window"},

@@ -7,6 +7,7 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/sha256"
+	"errors"
 	"testing"
 	"time"
 
@@ -95,3 +96,5 @@ func signRaw(t testing.TB, key crypto.Signer, alg Algorithm, header, payload []b
 	out = append(out, '.')
 	return b64.AppendEncode(out, sig)
 }
+
+func errorsIs(err, target error) bool { return errors.Is(err, target) }

@@ -148,3 +148,69 @@ func TestInteropJWXEnvelopeAccepted(t *testing.T) {
 		})
 	}
 }
+
+// TestInteropJWK: JWKs written here are read by go-jose and jwx (public
+// and private), and JWKs they write are read here.
+func TestInteropJWK(t *testing.T) {
+	for _, alg := range testAlgos {
+		t.Run(string(alg), func(t *testing.T) {
+			key := testKey(t, alg, "interop jwk")
+			kid := testDev.String()
+
+			// Ours → theirs.
+			priv, _ := MarshalPrivateJWK(key, testDev)
+			pub, _ := MarshalPublicJWK(key.Public(), testDev)
+			for _, b := range [][]byte{priv, pub} {
+				var jk jose.JSONWebKey
+				if err := json.Unmarshal(b, &jk); err != nil || !jk.Valid() || jk.KeyID != kid || jk.Algorithm != string(alg) {
+					t.Fatalf("go-jose reads %s: %v", b, err)
+				}
+				if _, err := jwk.ParseKey(b); err != nil {
+					t.Fatalf("jwx reads %s: %v", b, err)
+				}
+			}
+			var jk jose.JSONWebKey
+			json.Unmarshal(priv, &jk)
+			if !equalPub(jk.Public().Key, key.Public()) {
+				t.Fatal("go-jose reads a different private key")
+			}
+
+			// Theirs → ours: go-jose.
+			jpriv, err := json.Marshal(jose.JSONWebKey{Key: key, KeyID: kid, Algorithm: string(alg), Use: "sig"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			jpub, _ := json.Marshal(jose.JSONWebKey{Key: key.Public(), KeyID: kid, Algorithm: string(alg), Use: "sig"})
+			if k, dev, err := ParsePrivateJWK(jpriv); err != nil || dev != testDev || !equalPub(k.Public(), key.Public()) {
+				t.Fatalf("go-jose private JWK %s: %v", jpriv, err)
+			}
+			if k, _, err := ParsePublicJWK(jpub); err != nil || !equalPub(k, key.Public()) {
+				t.Fatalf("go-jose public JWK %s: %v", jpub, err)
+			}
+
+			// Theirs → ours: jwx.
+			xk, err := jwk.Import(key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			xk.Set(jwk.KeyIDKey, kid)
+			xpriv, _ := json.Marshal(xk)
+			xpk, _ := xk.PublicKey()
+			xpub, _ := json.Marshal(xpk)
+			if k, _, err := ParsePrivateJWK(xpriv); err != nil || !equalPub(k.Public(), key.Public()) {
+				t.Fatalf("jwx private JWK %s: %v", xpriv, err)
+			}
+			if k, _, err := ParsePublicJWK(xpub); err != nil || !equalPub(k, key.Public()) {
+				t.Fatalf("jwx public JWK %s: %v", xpub, err)
+			}
+			// And a jwx JWK set of public keys.
+			set := jwk.NewSet()
+			set.AddKey(xpk)
+			xset, _ := json.Marshal(set)
+			r, err := ParseJWKS(xset)
+			if err != nil || r.Len() != 1 {
+				t.Fatalf("jwx JWK set %s: %v", xset, err)
+			}
+		})
+	}
+}

@@ -1,18 +1,15 @@
 package telemetry
 
 import (
-	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 
-	"github.com/lestrrat-go/jwx/v3/jwk"
 	"github.com/openiomt/sdk/iomt"
 )
 
@@ -126,7 +123,7 @@ func MarshalPublicJWK(pub crypto.PublicKey, dev iomt.DeviceID) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return marshalJWK(pub, alg, dev)
+	return encodeJWK(pub, nil, alg, dev)
 }
 
 // MarshalPrivateJWK returns the private JWK of key (an *ecdsa.PrivateKey on
@@ -143,54 +140,31 @@ func MarshalPrivateJWK(key crypto.Signer, dev iomt.DeviceID) ([]byte, error) {
 	default:
 		return nil, fmt.Errorf("%w: key material is not exportable", ErrInvalidKey)
 	}
-	return marshalJWK(key, alg, dev)
-}
-
-func marshalJWK(raw any, alg Algorithm, dev iomt.DeviceID) ([]byte, error) {
-	if dev.IsZero() {
-		return nil, fmt.Errorf("%w: zero device ID", ErrInvalidKey)
-	}
-	k, err := jwk.Import(raw)
+	pub, _, err := normalizePublic(key.Public())
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidKey, err)
+		return nil, err
 	}
-	for name, v := range map[string]string{jwk.KeyIDKey: dev.String(), jwk.AlgorithmKey: string(alg), jwk.KeyUsageKey: "sig"} {
-		if err := k.Set(name, v); err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrInvalidKey, err)
-		}
-	}
-	b, err := json.Marshal(k)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidKey, err)
-	}
-	return b, nil
+	return encodeJWK(pub, key, alg, dev)
 }
 
 // ParsePublicJWK parses one public JWK whose "kid" is a device UUID and
 // returns the validated key. Private key material, keys other than P-256
-// ECDSA and Ed25519, an "alg" that disagrees with the key type and a "use"
-// other than "sig" fail with [ErrInvalidKey].
+// ECDSA and Ed25519, points not on the curve, an "alg" that disagrees with
+// the key type and a "use" other than "sig" fail with [ErrInvalidKey].
 func ParsePublicJWK(b []byte) (crypto.PublicKey, iomt.DeviceID, error) {
-	k, dev, err := parseJWK(b)
+	j, dev, err := parseJWK(b)
 	if err != nil {
 		return nil, iomt.DeviceID{}, err
 	}
-	return publicFromJWK(k, dev)
+	return publicFromJWK(j, dev)
 }
 
-func publicFromJWK(k jwk.Key, dev iomt.DeviceID) (crypto.PublicKey, iomt.DeviceID, error) {
-	if priv, err := jwk.IsPrivateKey(k); err != nil || priv {
+func publicFromJWK(j *jwkDoc, dev iomt.DeviceID) (crypto.PublicKey, iomt.DeviceID, error) {
+	if j.hasD {
 		return nil, iomt.DeviceID{}, fmt.Errorf("%w: private key material where a public key belongs", ErrInvalidKey)
 	}
-	var raw any
-	if err := jwk.Export(k, &raw); err != nil {
-		return nil, iomt.DeviceID{}, fmt.Errorf("%w: %w", ErrInvalidKey, err)
-	}
-	pub, alg, err := normalizePublic(raw)
+	pub, _, err := j.public()
 	if err != nil {
-		return nil, iomt.DeviceID{}, err
-	}
-	if err := checkJWKAlg(k, alg); err != nil {
 		return nil, iomt.DeviceID{}, err
 	}
 	return pub, dev, nil
@@ -199,90 +173,27 @@ func publicFromJWK(k jwk.Key, dev iomt.DeviceID) (crypto.PublicKey, iomt.DeviceI
 // ParsePrivateJWK parses one private JWK whose "kid" is a device UUID. The
 // public members must match the private key.
 func ParsePrivateJWK(b []byte) (crypto.Signer, iomt.DeviceID, error) {
-	k, dev, err := parseJWK(b)
+	j, dev, err := parseJWK(b)
 	if err != nil {
 		return nil, iomt.DeviceID{}, err
 	}
-	if priv, err := jwk.IsPrivateKey(k); err != nil || !priv {
-		return nil, iomt.DeviceID{}, fmt.Errorf("%w: not a private key", ErrInvalidKey)
-	}
-	var raw any
-	if err := jwk.Export(k, &raw); err != nil {
-		return nil, iomt.DeviceID{}, fmt.Errorf("%w: %w", ErrInvalidKey, err)
-	}
-	var signer crypto.Signer
-	switch p := raw.(type) {
-	case *ecdsa.PrivateKey:
-		if p.Curve != elliptic.P256() {
-			return nil, iomt.DeviceID{}, fmt.Errorf("%w: curve is not P-256", ErrInvalidKey)
-		}
-		d, err := p.Bytes()
-		if err != nil {
-			return nil, iomt.DeviceID{}, fmt.Errorf("%w: invalid private scalar", ErrInvalidKey)
-		}
-		q, err := ecdsa.ParseRawPrivateKey(elliptic.P256(), d)
-		if err != nil {
-			return nil, iomt.DeviceID{}, fmt.Errorf("%w: invalid private scalar", ErrInvalidKey)
-		}
-		if !q.PublicKey.Equal(&p.PublicKey) {
-			return nil, iomt.DeviceID{}, fmt.Errorf("%w: public members do not match private key", ErrInvalidKey)
-		}
-		signer = q
-	case ed25519.PrivateKey:
-		if len(p) != ed25519.PrivateKeySize {
-			return nil, iomt.DeviceID{}, fmt.Errorf("%w: invalid Ed25519 key", ErrInvalidKey)
-		}
-		q := ed25519.NewKeyFromSeed(p.Seed())
-		if !q.Equal(p) {
-			return nil, iomt.DeviceID{}, fmt.Errorf("%w: public members do not match private key", ErrInvalidKey)
-		}
-		signer = q
-	default:
-		return nil, iomt.DeviceID{}, fmt.Errorf("%w: key is not P-256 ECDSA or Ed25519", ErrInvalidKey)
-	}
-	alg, _ := signerAlgorithm(signer)
-	if err := checkJWKAlg(k, alg); err != nil {
+	k, err := j.private()
+	if err != nil {
 		return nil, iomt.DeviceID{}, err
 	}
-	return signer, dev, nil
+	return k, dev, nil
 }
 
-func parseJWK(b []byte) (jwk.Key, iomt.DeviceID, error) {
+func parseJWK(b []byte) (*jwkDoc, iomt.DeviceID, error) {
 	if len(b) > MaxJWKSize {
 		return nil, iomt.DeviceID{}, fmt.Errorf("%w: JWK above %d bytes", ErrOversize, MaxJWKSize)
 	}
-	if !json.Valid(b) || !bytes.HasPrefix(bytes.TrimSpace(b), []byte("{")) {
-		return nil, iomt.DeviceID{}, fmt.Errorf("%w: JWK is not a JSON object", ErrInvalidKey)
-	}
-	k, err := jwk.ParseKey(b)
+	j, err := decodeJWK(b)
 	if err != nil {
-		return nil, iomt.DeviceID{}, fmt.Errorf("%w: %w", ErrInvalidKey, err)
+		return nil, iomt.DeviceID{}, err
 	}
-	dev, err := jwkDevice(k)
-	return k, dev, err
-}
-
-func jwkDevice(k jwk.Key) (iomt.DeviceID, error) {
-	kid, ok := k.KeyID()
-	if !ok {
-		return iomt.DeviceID{}, fmt.Errorf("%w: missing kid", ErrInvalidKey)
-	}
-	dev, err := iomt.ParseDeviceID(kid)
-	if err != nil {
-		return iomt.DeviceID{}, fmt.Errorf("%w: kid is not a canonical device UUID", ErrInvalidKey)
-	}
-	return dev, nil
-}
-
-// checkJWKAlg enforces that optional "alg" and "use" members agree.
-func checkJWKAlg(k jwk.Key, alg Algorithm) error {
-	if a, ok := k.Algorithm(); ok && a.String() != string(alg) {
-		return fmt.Errorf("%w: alg member does not match key type", ErrInvalidKey)
-	}
-	if u, ok := k.KeyUsage(); ok && u != "sig" {
-		return fmt.Errorf("%w: use member is not sig", ErrInvalidKey)
-	}
-	return nil
+	dev, err := j.device()
+	return j, dev, err
 }
 
 // readLimited reads at most limit bytes from path, failing with

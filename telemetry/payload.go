@@ -50,6 +50,9 @@ func (p *Payload) MarshalJSON() ([]byte, error) {
 	if p.Device.IsZero() || p.Patient.IsZero() {
 		return nil, fmt.Errorf("%w: zero dev or pat", iomt.ErrInvalidID)
 	}
+	if p.Time.IsZero() {
+		return nil, fmt.Errorf("%w: zero ts", ErrInvalidReading)
+	}
 	return appendPayload(nil, p, data), nil
 }
 
@@ -439,28 +442,125 @@ func skipObject(s *scanner) error {
 	return rejectWhy(ErrMalformed, "data", "unterminated object")
 }
 
-// decodeReading decodes data (already checked by scanData) into the
-// reading type of kind and sets its measurement time.
+// decodeReading decodes data (already checked by scanData: a flat object
+// of unique, known members holding numbers or booleans) into the reading
+// type of kind and sets its measurement time. It parses the numbers
+// directly, with the range rules of encoding/json: float64 members take any
+// finite JSON number, integer members (unit, status, meal) only plain
+// integers that fit their type.
 func decodeReading(kind iomt.Kind, data []byte, ts time.Time) (iomt.Reading, error) {
-	ptr, err := iomt.NewReading(kind)
+	var (
+		bp  iomt.BloodPressure
+		hr  iomt.HeartRate
+		glu iomt.Glucose
+	)
+	s := scanner{b: data}
+	if !s.eat('{') {
+		return nil, rejectWhy(ErrMalformed, "data", "not an object")
+	}
+	for !s.eat('}') {
+		s.eat(',')
+		raw, esc, ok := s.str()
+		if !ok || !s.eat(':') {
+			return nil, rejectWhy(ErrMalformed, "data", "member name")
+		}
+		key := string(raw[1 : len(raw)-1])
+		if esc {
+			if key, ok = unquote(raw, esc); !ok {
+				return nil, rejectWhy(ErrMalformed, "data", "member name")
+			}
+		}
+		if s.kind() != vNumber {
+			return nil, rejectWhy(ErrMalformed, "data", "value does not fit its member")
+		}
+		num, integer, ok := s.number()
+		if !ok {
+			return nil, rejectWhy(ErrMalformed, "data", "number")
+		}
+		var err error
+		switch kind {
+		case iomt.KindBloodPressure:
+			switch key {
+			case "sys":
+				bp.Systolic, err = floatValue(num)
+			case "dia":
+				bp.Diastolic, err = floatValue(num)
+			case "map":
+				bp.MeanArterial, err = floatValue(num)
+			case "pulse":
+				bp.Pulse, err = floatValue(num)
+			case "unit":
+				var u uint64
+				u, err = intValue(num, integer, 0xff)
+				bp.Unit = iomt.PressureUnit(u)
+			case "status":
+				var u uint64
+				u, err = intValue(num, integer, 0xffff)
+				bp.Status = iomt.MeasurementStatus(u)
+			default:
+				err = errUnknownMember()
+			}
+		case iomt.KindHeartRate:
+			switch key {
+			case "bpm":
+				hr.BPM, err = floatValue(num)
+			default:
+				err = errUnknownMember()
+			}
+		case iomt.KindGlucose:
+			switch key {
+			case "conc":
+				glu.Concentration, err = floatValue(num)
+			case "unit":
+				var u uint64
+				u, err = intValue(num, integer, 0xff)
+				glu.Unit = iomt.GlucoseUnit(u)
+			case "meal":
+				var u uint64
+				u, err = intValue(num, integer, 0xff)
+				glu.Meal = iomt.MealContext(u)
+			default:
+				err = errUnknownMember()
+			}
+		default:
+			return nil, rejectWhy(ErrMalformed, "kind", "unsupported reading type")
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	switch kind {
+	case iomt.KindBloodPressure:
+		bp.MeasuredAt = ts
+		return bp, nil
+	case iomt.KindHeartRate:
+		hr.MeasuredAt = ts
+		return hr, nil
+	default:
+		glu.MeasuredAt = ts
+		return glu, nil
+	}
+}
+
+func errUnknownMember() error { return rejectWhy(ErrUnknownField, "data", "member not in schema") }
+
+func errNumberFit() error { return rejectWhy(ErrMalformed, "data", "value does not fit its member") }
+
+func floatValue(num []byte) (float64, error) {
+	f, err := strconv.ParseFloat(string(num), 64)
 	if err != nil {
-		return nil, rejectCause(ErrMalformed, "kind", err)
+		return 0, errNumberFit()
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(ptr); err != nil {
-		return nil, rejectWhy(ErrMalformed, "data", "value does not fit its member")
+	return f, nil
+}
+
+func intValue(num []byte, integer bool, max uint64) (uint64, error) {
+	if !integer {
+		return 0, errNumberFit()
 	}
-	switch r := ptr.(type) {
-	case *iomt.BloodPressure:
-		r.MeasuredAt = ts
-		return *r, nil
-	case *iomt.HeartRate:
-		r.MeasuredAt = ts
-		return *r, nil
-	case *iomt.Glucose:
-		r.MeasuredAt = ts
-		return *r, nil
+	u, ok := uintValue(num)
+	if !ok || u > max {
+		return 0, errNumberFit()
 	}
-	return nil, rejectWhy(ErrMalformed, "kind", "unsupported reading type")
+	return u, nil
 }

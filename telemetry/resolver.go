@@ -10,7 +10,6 @@ import (
 	"slices"
 	"sync"
 
-	"github.com/lestrrat-go/jwx/v3/jwk"
 	"github.com/openiomt/sdk/iomt"
 )
 
@@ -46,6 +45,13 @@ type DeviceKey struct {
 	Key crypto.PublicKey
 	// Status must be KeyActive for envelopes to verify.
 	Status KeyStatus
+	// Patient, when not zero, is the patient the device is paired with:
+	// envelopes naming another "pat" fail with ErrPatientMismatch, so a
+	// device cannot file readings under someone else's record. Zero means
+	// the registry does not bind devices to patients. A registry that
+	// re-pairs a device should keep returning the old patient until the
+	// device's buffered readings have drained, or return zero.
+	Patient iomt.PatientID
 }
 
 // KeyResolver looks up a device's public key. The device registry
@@ -142,26 +148,31 @@ func ParseJWKS(b []byte) (*MemoryResolver, error) {
 	if len(b) > MaxJWKSSize {
 		return nil, fmt.Errorf("%w: JWK set above %d bytes", ErrOversize, MaxJWKSSize)
 	}
-	var doc struct {
-		Keys []json.RawMessage `json:"keys"`
-	}
-	if err := json.Unmarshal(b, &doc); err != nil || doc.Keys == nil {
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(b, &doc); err != nil {
 		return nil, fmt.Errorf("%w: not a JWK set", ErrInvalidKey)
 	}
-	if len(doc.Keys) > MaxJWKSKeys {
+	var keys []json.RawMessage
+	if err := json.Unmarshal(doc["keys"], &keys); err != nil || keys == nil {
+		return nil, fmt.Errorf("%w: not a JWK set", ErrInvalidKey)
+	}
+	if len(keys) > MaxJWKSKeys {
 		return nil, fmt.Errorf("%w: more than %d keys", ErrOversize, MaxJWKSKeys)
 	}
-	r := &MemoryResolver{keys: make(map[iomt.DeviceID]DeviceKey, len(doc.Keys))}
-	for i, raw := range doc.Keys {
-		k, err := jwk.ParseKey(raw)
-		if err != nil {
-			return nil, fmt.Errorf("%w: key %d: %w", ErrInvalidKey, i, err)
+	r := &MemoryResolver{keys: make(map[iomt.DeviceID]DeviceKey, len(keys))}
+	for i, raw := range keys {
+		if len(raw) > MaxJWKSize {
+			return nil, fmt.Errorf("%w: key %d above %d bytes", ErrOversize, i, MaxJWKSize)
 		}
-		dev, err := jwkDevice(k)
+		j, err := decodeJWK(raw)
 		if err != nil {
 			return nil, fmt.Errorf("key %d: %w", i, err)
 		}
-		pub, _, err := publicFromJWK(k, dev)
+		dev, err := j.device()
+		if err != nil {
+			return nil, fmt.Errorf("key %d: %w", i, err)
+		}
+		pub, _, err := publicFromJWK(j, dev)
 		if err != nil {
 			return nil, fmt.Errorf("key %d: %w", i, err)
 		}
@@ -180,10 +191,8 @@ func LoadJWKSFile(path string) (*MemoryResolver, error) {
 	if err != nil {
 		return nil, err
 	}
-	var probe struct {
-		Keys json.RawMessage `json:"keys"`
-	}
-	if json.Unmarshal(b, &probe) == nil && probe.Keys == nil {
+	var probe map[string]json.RawMessage
+	if json.Unmarshal(b, &probe) == nil && probe["keys"] == nil {
 		pub, dev, err := ParsePublicJWK(b)
 		if err != nil {
 			return nil, err

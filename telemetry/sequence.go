@@ -48,8 +48,9 @@ type FileSequenceConfig struct {
 // directory, fsyncs it, renames it over the old one and fsyncs the
 // directory before returning a number from the new block. The file holds a
 // CRC-32C; a corrupt or truncated file fails with [ErrSequenceCorrupt]
-// instead of restarting from one. On Unix an exclusive flock keeps a second
-// process from opening the same file.
+// instead of restarting from one. On Unix an exclusive flock on Path+".lock"
+// keeps a second process (or a second FileSequence) from opening the same
+// file; the kernel drops it when the process dies.
 //
 // Numbers start at 1. FileSequence is safe for concurrent use.
 type FileSequence struct {
@@ -83,6 +84,13 @@ func OpenFileSequence(cfg FileSequenceConfig) (*FileSequence, error) {
 		return nil, err
 	}
 	s := &FileSequence{path: cfg.Path, block: cfg.Block, lock: lock}
+	// Temporary files left by a crash during persist hold no state the
+	// renamed file lacks; remove them.
+	if old, err := filepath.Glob(filepath.Join(filepath.Dir(cfg.Path), "."+filepath.Base(cfg.Path)+".tmp*")); err == nil {
+		for _, name := range old {
+			os.Remove(name)
+		}
+	}
 	b, err := os.ReadFile(cfg.Path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -200,6 +208,9 @@ func syncDir(dir string) error {
 	}
 	return err
 }
+
+// Path returns the sequence file's path.
+func (s *FileSequence) Path() string { return s.path }
 
 // Close records the exact next number, so that a clean shutdown skips no
 // numbers, and releases the lock. Next fails with [ErrClosed] afterwards.

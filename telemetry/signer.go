@@ -32,6 +32,9 @@ type SignerConfig struct {
 
 // Signer turns readings into signed envelopes for one device and patient.
 // It is safe for concurrent use; the sequence store serialises numbering.
+// When the device is paired with another patient, make a new Signer with
+// the same SequenceStore: sequence numbers belong to the device, not to
+// the pairing.
 type Signer struct {
 	key  crypto.Signer
 	alg  Algorithm
@@ -48,6 +51,10 @@ type Envelope struct {
 	// Payload is what Compact carries.
 	Payload Payload
 }
+
+// LogValue implements slog.LogValuer: the payload's identifiers, never the
+// measured values or the signature.
+func (e *Envelope) LogValue() slog.Value { return e.Payload.LogValue() }
 
 // Topic returns the MQTT topic the envelope is published on.
 func (e *Envelope) Topic() string { return Topic(e.Payload.Device, e.Payload.Kind) }

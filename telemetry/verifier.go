@@ -47,11 +47,14 @@ type VerifierConfig struct {
 	MaxEnvelopeSize int
 }
 
-// Verifier checks telemetry envelopes: strict JWS parsing, the device's key
-// and status, the signature, the closed payload schema and PHI guard,
-// kid/dev binding, optional topic binding, the reading's physiological
-// validity, time bounds and the replay window — in that order, recording
-// the sequence number only after every other check passed.
+// Verifier checks telemetry envelopes, in this order: size; strict JWS
+// syntax and header (exactly alg, kid, typ); the topic's device against
+// "kid" when a topic is given; the device's key and status; algorithm
+// against key type; the signature; the closed payload schema and PHI
+// guard; "kid" = "dev"; the device's patient pairing when the resolver
+// reports one; the topic's kind; the reading's physiological validity;
+// time bounds; and the replay window. The sequence number is recorded
+// only after every other check passed.
 //
 // The cryptography is crypto/ecdsa and crypto/ed25519 directly: the
 // envelope's shape is fixed, so a general JOSE library would only add
@@ -105,9 +108,9 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 // of the first failed check: [ErrOversize], [ErrMalformed],
 // [ErrUnknownField], [ErrAlgorithm], [ErrUnknownDevice],
 // [ErrRevokedDevice], [ErrKeyResolution], [ErrBadSignature],
-// [ErrUnsupportedVersion], [ErrPHI], [ErrKidMismatch], [ErrInvalidReading],
-// [ErrTimeSkew], [ErrReplay] or [ErrSeqTooOld]. A cancelled ctx returns
-// ctx.Err().
+// [ErrUnsupportedVersion], [ErrPHI], [ErrKidMismatch],
+// [ErrPatientMismatch], [ErrInvalidReading], [ErrTimeSkew], [ErrReplay] or
+// [ErrSeqTooOld]. A cancelled ctx returns ctx.Err().
 func (v *Verifier) Verify(ctx context.Context, compact []byte) (*Payload, error) {
 	return v.verify(ctx, "", false, compact, true)
 }
@@ -146,9 +149,22 @@ func (v *Verifier) verify(ctx context.Context, topic string, checkTopic bool, co
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	tok, err := splitCompact(compact)
-	if err != nil {
+	var tok token
+	if err := splitCompact(compact, &tok); err != nil {
 		return nil, err
+	}
+	var topicDev iomt.DeviceID
+	var topicKind iomt.Kind
+	if checkTopic {
+		// Before any key lookup or signature check: junk published on a
+		// device's topic costs the verifier next to nothing.
+		var err error
+		if topicDev, topicKind, err = ParseTopic(topic); err != nil {
+			return nil, rejectCause(ErrTopicMismatch, "topic", ErrInvalidTopic)
+		}
+		if topicDev != tok.kid {
+			return nil, reject(ErrTopicMismatch, "topic")
+		}
 	}
 	dk, err := v.keys.ResolveDeviceKey(ctx, tok.kid)
 	switch {
@@ -177,7 +193,7 @@ func (v *Verifier) verify(ctx context.Context, topic string, checkTopic bool, co
 	default:
 		return nil, rejectWhy(ErrAlgorithm, "alg", "device key type not allowed")
 	}
-	if !verifySignature(tok.alg, dk.Key, tok.input, tok.sig) {
+	if !verifySignature(tok.alg, dk.Key, tok.input, tok.sig[:]) {
 		return nil, reject(ErrBadSignature, "")
 	}
 	p, err := ParsePayload(tok.payload)
@@ -187,14 +203,11 @@ func (v *Verifier) verify(ctx context.Context, topic string, checkTopic bool, co
 	if p.Device != tok.kid {
 		return nil, reject(ErrKidMismatch, "dev")
 	}
-	if checkTopic {
-		dev, kind, err := ParseTopic(topic)
-		if err != nil {
-			return nil, rejectCause(ErrTopicMismatch, "topic", ErrInvalidTopic)
-		}
-		if dev != p.Device || kind != p.Kind {
-			return nil, reject(ErrTopicMismatch, "topic")
-		}
+	if !dk.Patient.IsZero() && p.Patient != dk.Patient {
+		return nil, reject(ErrPatientMismatch, "pat")
+	}
+	if checkTopic && (topicDev != p.Device || topicKind != p.Kind) {
+		return nil, reject(ErrTopicMismatch, "topic")
 	}
 	if err := p.Reading.Validate(); err != nil {
 		return nil, rejectCause(ErrInvalidReading, "data", err)
@@ -221,15 +234,15 @@ func (v *Verifier) verify(ctx context.Context, topic string, checkTopic bool, co
 type token struct {
 	alg     Algorithm
 	kid     iomt.DeviceID
-	input   []byte // header.payload as received: the signing input
-	payload []byte // decoded
-	sig     []byte // decoded
+	input   []byte   // header.payload as received: the signing input
+	payload []byte   // decoded
+	sig     [64]byte // decoded; both algorithms have 64-byte signatures
 }
 
 // splitCompact parses the three segments strictly: exactly two dots,
 // base64url alphabet only (no padding, whitespace or line breaks), the
 // canonical bit pattern, and a protected header of exactly alg, kid, typ.
-func splitCompact(b []byte) (*token, error) {
+func splitCompact(b []byte, t *token) error {
 	d1, d2 := -1, -1
 	for i, c := range b {
 		switch {
@@ -239,51 +252,51 @@ func splitCompact(b []byte) (*token, error) {
 			} else if d2 < 0 {
 				d2 = i
 			} else {
-				return nil, rejectWhy(ErrMalformed, "", "more than three segments")
+				return rejectWhy(ErrMalformed, "", "more than three segments")
 			}
 		case c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-', c == '_':
 		default:
-			return nil, rejectWhy(ErrMalformed, "", "character outside base64url")
+			return rejectWhy(ErrMalformed, "", "character outside base64url")
 		}
 	}
 	if d2 < 0 {
-		return nil, rejectWhy(ErrMalformed, "", "not three segments")
+		return rejectWhy(ErrMalformed, "", "not three segments")
 	}
 	hseg, pseg, sseg := b[:d1], b[d1+1:d2], b[d2+1:]
 	if len(hseg) == 0 || len(pseg) == 0 {
-		return nil, rejectWhy(ErrMalformed, "", "empty segment")
+		return rejectWhy(ErrMalformed, "", "empty segment")
 	}
 	if len(sseg) == 0 {
-		return nil, rejectWhy(ErrAlgorithm, "alg", "unsigned envelope")
+		return rejectWhy(ErrAlgorithm, "alg", "unsigned envelope")
 	}
 	if b64.DecodedLen(len(hseg)) > maxHeaderLen {
-		return nil, rejectWhy(ErrOversize, "header", "protected header too large")
+		return rejectWhy(ErrOversize, "header", "protected header too large")
 	}
 	var hbuf [maxHeaderLen]byte
 	hn, err := b64.Decode(hbuf[:], hseg)
 	if err != nil {
-		return nil, rejectWhy(ErrMalformed, "header", "base64url")
+		return rejectWhy(ErrMalformed, "header", "base64url")
 	}
-	t := &token{input: b[:d2]}
+	t.input = b[:d2]
 	if err := parseHeader(hbuf[:hn], t); err != nil {
-		return nil, err
+		return err
 	}
-	t.sig = make([]byte, b64.DecodedLen(len(sseg)))
-	n, err := b64.Decode(t.sig, sseg)
-	if err != nil {
-		return nil, rejectWhy(ErrMalformed, "signature", "base64url")
+	if b64.DecodedLen(len(sseg)) != len(t.sig) {
+		if _, err := b64.DecodeString(string(sseg)); err != nil {
+			return rejectWhy(ErrMalformed, "signature", "base64url")
+		}
+		return rejectWhy(ErrBadSignature, "", "wrong signature length")
 	}
-	t.sig = t.sig[:n]
-	if len(t.sig) != 64 {
-		return nil, rejectWhy(ErrBadSignature, "", "wrong signature length")
+	if _, err := b64.Decode(t.sig[:], sseg); err != nil {
+		return rejectWhy(ErrMalformed, "signature", "base64url")
 	}
 	t.payload = make([]byte, b64.DecodedLen(len(pseg)))
-	n, err = b64.Decode(t.payload, pseg)
+	n, err := b64.Decode(t.payload, pseg)
 	if err != nil {
-		return nil, rejectWhy(ErrMalformed, "payload", "base64url")
+		return rejectWhy(ErrMalformed, "payload", "base64url")
 	}
 	t.payload = t.payload[:n]
-	return t, nil
+	return nil
 }
 
 // parseHeader accepts a JSON object with exactly the members alg, kid and
@@ -370,10 +383,16 @@ func parseHeader(h []byte, t *token) error {
 		return rejectWhy(ErrUnknownField, "header", "parameter other than alg, kid, typ")
 	}
 	if typ != MediaType {
+		if DetectPHI(typ) != PHINone {
+			return rejectWhy(ErrPHI, "typ", "free text")
+		}
 		return rejectWhy(ErrMalformed, "typ", "not "+MediaType)
 	}
 	id, err := iomt.ParseDeviceID(kid)
 	if err != nil {
+		if DetectPHI(kid) != PHINone {
+			return rejectWhy(ErrPHI, "kid", "free text")
+		}
 		return rejectWhy(ErrMalformed, "kid", "not a canonical device UUID")
 	}
 	t.alg, t.kid = a, id

@@ -1,8 +1,11 @@
 package telemetry
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -45,5 +48,25 @@ func TestVerifyErrorsAreTyped(t *testing.T) {
 	var ve *VerifyError
 	if !errors.As(err, &ve) || !errors.Is(err, ErrMalformed) || Rule(err) != "malformed" {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// TestLogValuesRedact checks that logging envelopes, payloads and signers
+// records identifiers only: no measured values, no full patient UUID, no
+// key material.
+func TestLogValuesRedact(t *testing.T) {
+	f := newFixture(t, ES256)
+	env := f.sign(t, iomt.BloodPressure{Systolic: 187, Diastolic: 123, MeasuredAt: testNow})
+	var buf bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&buf, nil))
+	log.Info("sent", "env", env, "payload", &env.Payload, "signer", f.signer, "keys", f.resolver)
+	out := buf.String()
+	for _, leak := range []string{"187", "123", testPat.String(), string(env.Compact[:20])} {
+		if strings.Contains(out, leak) {
+			t.Fatalf("log %s contains %q", out, leak)
+		}
+	}
+	if !strings.Contains(out, testDev.String()) || !strings.Contains(out, `"seq":1`) {
+		t.Fatalf("log %s lacks the identifiers", out)
 	}
 }
