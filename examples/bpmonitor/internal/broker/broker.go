@@ -27,6 +27,7 @@
 package broker
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -171,7 +172,9 @@ func Start(cfg Config) (*Broker, error) {
 	caps.Compatibilities.ObscureNotAuthorized = false
 	srv := mqtt.New(&mqtt.Options{
 		Capabilities: caps,
-		Logger:       log.With("component", "mqtt"),
+		// mochi logs every dropped client connection as a warning; keep
+		// only its errors (refusals are logged by the hook below).
+		Logger:       slog.New(minLevel{log.Handler(), slog.LevelError}).With("component", "mqtt"),
 		InlineClient: true,
 	})
 	h := &authHook{cfg: cfg, log: log}
@@ -339,4 +342,34 @@ func Authorize(id Identity, topic string, write bool) string {
 		return "unknown telemetry kind"
 	}
 	return "device may not publish there"
+}
+
+// Disconnect drops the connection of the client with this ID, if any (for
+// example right after its device was revoked: the broker admits clients only
+// at connect time). It reports whether a client was connected.
+func (b *Broker) Disconnect(clientID string) bool {
+	cl, ok := b.srv.Clients.Get(clientID)
+	if !ok {
+		return false
+	}
+	cl.Stop(errors.New("broker: disconnected by the operator"))
+	return true
+}
+
+// minLevel drops records below min.
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h minLevel) WithAttrs(as []slog.Attr) slog.Handler {
+	return minLevel{h.Handler.WithAttrs(as), h.min}
+}
+
+func (h minLevel) WithGroup(name string) slog.Handler {
+	return minLevel{h.Handler.WithGroup(name), h.min}
 }

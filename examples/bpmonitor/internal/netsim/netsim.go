@@ -140,4 +140,3 @@ func (p *Proxy) serve(c net.Conn) {
 	<-done
 	<-done
 }
-
