@@ -2,7 +2,12 @@ package telemetry
 
 import (
 	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"errors"
 	"strings"
@@ -501,5 +506,35 @@ func TestTopicSpoofingIsCheap(t *testing.T) {
 	}
 	if cr.calls != 0 {
 		t.Fatalf("resolver called %d times for mismatched topics", cr.calls)
+	}
+}
+
+// badKeyResolver hands out broken keys, as a buggy registry might.
+type badKeyResolver struct{ key crypto.PublicKey }
+
+func (r badKeyResolver) ResolveDeviceKey(context.Context, iomt.DeviceID) (DeviceKey, error) {
+	return DeviceKey{Key: r.key, Status: KeyActive}, nil
+}
+
+func TestImpersonationWithBrokenRegistryKeysDoesNotPanic(t *testing.T) {
+	for _, alg := range testAlgos {
+		f := newFixture(t, alg)
+		env := f.sign(t, testBP(testNow))
+		p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+		for name, k := range map[string]crypto.PublicKey{
+			"nil":             nil,
+			"nil ecdsa":       (*ecdsa.PublicKey)(nil),
+			"empty ecdsa":     &ecdsa.PublicKey{Curve: elliptic.P256()},
+			"P-384":           &p384.PublicKey,
+			"short ed25519":   ed25519.PublicKey(make([]byte, 5)),
+			"nil ed25519":     ed25519.PublicKey(nil),
+			"HMAC secret":     []byte("secret"),
+			"ed25519 private": ed25519.NewKeyFromSeed(make([]byte, 32)),
+		} {
+			v, _ := NewVerifier(VerifierConfig{Keys: badKeyResolver{k}, Now: func() time.Time { return testNow }})
+			if _, err := v.Verify(context.Background(), env.Compact); !errors.Is(err, ErrAlgorithm) {
+				t.Errorf("%s/%s: %v", alg, name, err)
+			}
+		}
 	}
 }

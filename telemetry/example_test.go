@@ -2,6 +2,7 @@ package telemetry_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -157,4 +158,13 @@ func ExampleCheckData() {
 	// Output:
 	// <nil>
 	// telemetry: PHI-like data (data): string value
+}
+
+func ExampleMarshalPublicJWK() {
+	seed := make([]byte, 32) // a fixed seed for a reproducible example
+	key := ed25519.NewKeyFromSeed(seed)
+	b, err := telemetry.MarshalPublicJWK(key.Public(), iomt.MustParseDeviceID("6f1c2b1e-8d3a-4c55-9a7e-2b9d4e5f6a70"))
+	fmt.Println(string(b), err)
+	// Output:
+	// {"alg":"EdDSA","crv":"Ed25519","kid":"6f1c2b1e-8d3a-4c55-9a7e-2b9d4e5f6a70","kty":"OKP","use":"sig","x":"O2onvM62pC1io6jQKm8Nc2UyFXcd4kOmOsBIoYtZ2ik"} <nil>
 }

@@ -29,11 +29,6 @@ func appendHeader(b []byte, alg Algorithm, kid iomt.DeviceID) []byte {
 	return append(b, `","typ":"`+MediaType+`"}`...)
 }
 
-// canonicalHeaderLen is the length of appendHeader's output for alg.
-func canonicalHeaderLen(alg Algorithm) int {
-	return len(`{"alg":"`) + len(alg) + len(`","kid":"`) + 36 + len(`","typ":"`+MediaType+`"}`)
-}
-
 // signCompact builds header.payload.signature for payload with key.
 func signCompact(key crypto.Signer, alg Algorithm, kid iomt.DeviceID, payload []byte, rnd io.Reader) ([]byte, error) {
 	var hdr [128]byte

@@ -76,7 +76,7 @@ func GenerateKey(alg Algorithm, rnd io.Reader) (crypto.Signer, error) {
 func AlgorithmOf(pub crypto.PublicKey) (Algorithm, error) {
 	switch k := pub.(type) {
 	case *ecdsa.PublicKey:
-		if k != nil && k.Curve == elliptic.P256() {
+		if k != nil && k.Curve == elliptic.P256() && k.X != nil && k.Y != nil {
 			return ES256, nil
 		}
 	case ed25519.PublicKey:

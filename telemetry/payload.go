@@ -88,7 +88,7 @@ func appendPayload(b []byte, p *Payload, data []byte) []byte {
 // marshalData returns the JSON form of r after checking that r is of kind
 // and that the result passes the data guard.
 func marshalData(kind iomt.Kind, r iomt.Reading) ([]byte, error) {
-	if r == nil || !kind.Valid() || r.Kind() != kind {
+	if isNil(r) || !kind.Valid() || r.Kind() != kind {
 		return nil, fmt.Errorf("%w: reading does not match kind", ErrInvalidReading)
 	}
 	data, err := json.Marshal(r)
@@ -339,6 +339,9 @@ func (p *Payload) member(s *scanner, bit int) error {
 		if !ok {
 			return rejectWhy(ErrMalformed, name, "not a string")
 		}
+		if !esc && p.fastString(bit, raw[1:len(raw)-1]) {
+			return nil
+		}
 		v, ok := unquote(raw, esc)
 		if !ok {
 			return rejectWhy(ErrMalformed, name, "string")
@@ -364,11 +367,44 @@ func (p *Payload) member(s *scanner, bit int) error {
 	return nil
 }
 
+// fastString parses the kind and ts members from unescaped bytes without
+// allocating, reporting false to fall back to the general path (which also
+// produces the error).
+func (p *Payload) fastString(bit int, b []byte) bool {
+	switch bit {
+	case fKind:
+		switch string(b) {
+		case string(iomt.KindBloodPressure):
+			p.Kind = iomt.KindBloodPressure
+		case string(iomt.KindHeartRate):
+			p.Kind = iomt.KindHeartRate
+		case string(iomt.KindGlucose):
+			p.Kind = iomt.KindGlucose
+		default:
+			return false
+		}
+		return true
+	case fTS:
+		t, err := parseTSBytes(b)
+		if err != nil {
+			return false
+		}
+		p.Time = t
+		return true
+	}
+	return false
+}
+
 // parseTS parses an RFC 3339 time with optional fraction and returns it in
-// UTC. Years outside 0001–9999 and leap seconds are rejected by time.Parse.
-func parseTS(v string) (time.Time, error) {
-	t, err := time.Parse(time.RFC3339Nano, v)
-	if err != nil {
+// UTC.
+func parseTS(v string) (time.Time, error) { return parseTSBytes([]byte(v)) }
+
+// parseTSBytes is parseTS on bytes. time.Time.UnmarshalText is the strict
+// RFC 3339 parser: four-digit years, hours below 24, a "Z" or ±hh:mm
+// offset, no leap seconds.
+func parseTSBytes(b []byte) (time.Time, error) {
+	var t time.Time
+	if err := t.UnmarshalText(b); err != nil {
 		return time.Time{}, fmt.Errorf("telemetry: not an RFC 3339 time")
 	}
 	if t.IsZero() {

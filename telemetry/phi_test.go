@@ -97,3 +97,21 @@ type chattyReading struct{ iomt.BloodPressure }
 func (c chattyReading) MarshalJSON() ([]byte, error) {
 	return []byte(`{"sys":120,"dia":80,"note":"Patient Jane Doe"}`), nil
 }
+
+func TestSignerNilReadingsDoNotPanic(t *testing.T) {
+	f := newFixture(t, EdDSA)
+	for _, r := range []iomt.Reading{nil, (*iomt.BloodPressure)(nil), (*iomt.HeartRate)(nil), (*iomt.Glucose)(nil)} {
+		if _, err := f.signer.Sign(t.Context(), r); !errorsIs(err, ErrInvalidReading) {
+			t.Fatalf("%T: %v", r, err)
+		}
+		if _, err := SignPayload(f.key, &Payload{Device: testDev, Patient: testPat, Seq: 1, Time: testNow, Kind: iomt.KindHeartRate, Reading: r}, nil); !errorsIs(err, ErrInvalidReading) {
+			t.Fatalf("SignPayload %T: %v", r, err)
+		}
+	}
+	if _, err := SignPayload(f.key, nil, nil); !errorsIs(err, ErrInvalidReading) {
+		t.Fatal(err)
+	}
+	if _, err := (&Payload{Kind: iomt.KindHeartRate, Reading: (*iomt.HeartRate)(nil)}).MarshalJSON(); err == nil {
+		t.Fatal("MarshalJSON of a nil reading succeeded")
+	}
+}

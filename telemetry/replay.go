@@ -65,7 +65,8 @@ type MemoryReplayConfig struct {
 // MemoryReplayWindow is a [ReplayWindow] in process memory: a sliding
 // bitmap per device, and a least-recently-used bound on the number of
 // devices, so memory stays bounded for any fleet size. It is safe for
-// concurrent use.
+// concurrent use. Create it with [NewMemoryReplayWindow]; the zero value
+// is not usable.
 type MemoryReplayWindow struct {
 	words      int // bitmap words per device
 	maxDevices int

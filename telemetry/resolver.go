@@ -19,6 +19,8 @@ type KeyStatus uint8
 
 // Key statuses.
 const (
+	// KeyStatusUnknown is the zero value: a resolver that forgot to set a
+	// status gets its devices rejected (ErrRevokedDevice), not accepted.
 	KeyStatusUnknown KeyStatus = iota
 	// KeyActive keys verify envelopes.
 	KeyActive

@@ -52,7 +52,8 @@ type FileSequenceConfig struct {
 // keeps a second process (or a second FileSequence) from opening the same
 // file; the kernel drops it when the process dies.
 //
-// Numbers start at 1. FileSequence is safe for concurrent use.
+// Numbers start at 1. FileSequence is safe for concurrent use. Create it
+// with [OpenFileSequence]; the zero value is not usable.
 type FileSequence struct {
 	path  string
 	block uint64
@@ -125,6 +126,10 @@ func decodeSeqFile(b []byte) (uint64, error) {
 	}
 	limit, err := strconv.ParseUint(string(body[len(seqMagic):sp]), 10, 64)
 	if err != nil || limit == 0 {
+		return 0, ErrSequenceCorrupt
+	}
+	// Only the exact encoding this package writes is trusted.
+	if !bytes.Equal(encodeSeqFile(limit), b) {
 		return 0, ErrSequenceCorrupt
 	}
 	return limit, nil

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"reflect"
 	"time"
 
 	"github.com/openiomt/sdk/iomt"
@@ -34,7 +35,7 @@ type SignerConfig struct {
 // It is safe for concurrent use; the sequence store serialises numbering.
 // When the device is paired with another patient, make a new Signer with
 // the same SequenceStore: sequence numbers belong to the device, not to
-// the pairing.
+// the pairing. Create it with [NewSigner]; the zero value is not usable.
 type Signer struct {
 	key  crypto.Signer
 	alg  Algorithm
@@ -91,7 +92,7 @@ func (s *Signer) Device() iomt.DeviceID { return s.dev }
 // members fails with [ErrPHI] or [ErrUnknownField]. No sequence number is
 // consumed by a refused reading.
 func (s *Signer) Sign(ctx context.Context, r iomt.Reading) (*Envelope, error) {
-	if r == nil {
+	if isNil(r) {
 		return nil, fmt.Errorf("%w: nil reading", ErrInvalidReading)
 	}
 	if err := r.Validate(); err != nil {
@@ -132,7 +133,7 @@ func SignPayload(key crypto.Signer, p *Payload, rnd io.Reader) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if p == nil || p.Reading == nil {
+	if p == nil || isNil(p.Reading) {
 		return nil, fmt.Errorf("%w: nil payload or reading", ErrInvalidReading)
 	}
 	q := *p
@@ -149,6 +150,16 @@ func SignPayload(key crypto.Signer, p *Payload, rnd io.Reader) ([]byte, error) {
 		rnd = rand.Reader
 	}
 	return signCompact(key, alg, q.Device, b, rnd)
+}
+
+// isNil reports whether r is nil or a nil pointer, on which Validate would
+// panic.
+func isNil(r iomt.Reading) bool {
+	if r == nil {
+		return true
+	}
+	v := reflect.ValueOf(r)
+	return v.Kind() == reflect.Pointer && v.IsNil()
 }
 
 // withTime returns r (as a value) with its measurement time set to t.

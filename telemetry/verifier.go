@@ -1,9 +1,8 @@
 package telemetry
 
 import (
+	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/ed25519"
 	"errors"
 	"time"
 
@@ -60,7 +59,8 @@ type VerifierConfig struct {
 // envelope's shape is fixed, so a general JOSE library would only add
 // attack surface and cost. Any JOSE library verifies the same envelopes.
 //
-// A Verifier is safe for concurrent use.
+// A Verifier is safe for concurrent use. Create it with [NewVerifier]; the
+// zero value is not usable.
 type Verifier struct {
 	keys    KeyResolver
 	replay  ReplayWindow
@@ -181,17 +181,14 @@ func (v *Verifier) verify(ctx context.Context, topic string, checkTopic bool, co
 	if dk.Status != KeyActive {
 		return nil, rejectWhy(ErrRevokedDevice, "kid", "key status "+dk.Status.String())
 	}
-	switch dk.Key.(type) {
-	case *ecdsa.PublicKey:
-		if tok.alg != ES256 {
-			return nil, rejectWhy(ErrAlgorithm, "alg", "does not match the device key type")
-		}
-	case ed25519.PublicKey:
-		if tok.alg != EdDSA {
-			return nil, rejectWhy(ErrAlgorithm, "alg", "does not match the device key type")
-		}
-	default:
+	// AlgorithmOf also refuses nil keys, other curves and malformed
+	// Ed25519 keys, on which the crypto packages would panic.
+	keyAlg, err := AlgorithmOf(dk.Key)
+	if err != nil {
 		return nil, rejectWhy(ErrAlgorithm, "alg", "device key type not allowed")
+	}
+	if tok.alg != keyAlg {
+		return nil, rejectWhy(ErrAlgorithm, "alg", "does not match the device key type")
 	}
 	if !verifySignature(tok.alg, dk.Key, tok.input, tok.sig[:]) {
 		return nil, reject(ErrBadSignature, "")
@@ -245,16 +242,16 @@ type token struct {
 func splitCompact(b []byte, t *token) error {
 	d1, d2 := -1, -1
 	for i, c := range b {
+		if b64urlAlphabet[c] {
+			continue
+		}
 		switch {
+		case c == '.' && d1 < 0:
+			d1 = i
+		case c == '.' && d2 < 0:
+			d2 = i
 		case c == '.':
-			if d1 < 0 {
-				d1 = i
-			} else if d2 < 0 {
-				d2 = i
-			} else {
-				return rejectWhy(ErrMalformed, "", "more than three segments")
-			}
-		case c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-', c == '_':
+			return rejectWhy(ErrMalformed, "", "more than three segments")
 		default:
 			return rejectWhy(ErrMalformed, "", "character outside base64url")
 		}
@@ -278,8 +275,12 @@ func splitCompact(b []byte, t *token) error {
 		return rejectWhy(ErrMalformed, "header", "base64url")
 	}
 	t.input = b[:d2]
-	if err := parseHeader(hbuf[:hn], t); err != nil {
-		return err
+	if !parseCanonicalHeader(hbuf[:hn], t) {
+		// The general parser may retain its input; give it a heap copy so
+		// that hbuf stays on the stack.
+		if err := parseHeader(bytes.Clone(hbuf[:hn]), t); err != nil {
+			return err
+		}
 	}
 	if b64.DecodedLen(len(sseg)) != len(t.sig) {
 		if _, err := b64.DecodeString(string(sseg)); err != nil {
@@ -299,24 +300,37 @@ func splitCompact(b []byte, t *token) error {
 	return nil
 }
 
-// parseHeader accepts a JSON object with exactly the members alg, kid and
-// typ, all strings, each once. The canonical header our signer writes is
-// recognised without a JSON scan.
-func parseHeader(h []byte, t *token) error {
-	for _, alg := range [...]Algorithm{ES256, EdDSA} {
-		if len(h) == canonicalHeaderLen(alg) {
-			pre := `{"alg":"` + string(alg) + `","kid":"`
-			suf := `","typ":"` + MediaType + `"}`
-			if string(h[:len(pre)]) == pre && string(h[len(h)-len(suf):]) == suf {
-				kid, err := iomt.ParseDeviceID(string(h[len(pre) : len(h)-len(suf)]))
-				if err != nil {
-					return rejectWhy(ErrMalformed, "kid", "not a canonical device UUID")
-				}
-				t.alg, t.kid = alg, kid
-				return nil
+// b64urlAlphabet marks the bytes of the base64url alphabet.
+var b64urlAlphabet = func() (a [256]bool) {
+	for _, c := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") {
+		a[c] = true
+	}
+	return a
+}()
+
+// parseCanonicalHeader recognises, without a JSON scan, the exact header
+// this package's signer writes, and reports whether h was one.
+func parseCanonicalHeader(h []byte, t *token) bool {
+	const suf = `","typ":"` + MediaType + `"}`
+	for _, c := range [...]struct {
+		alg Algorithm
+		pre string
+	}{{ES256, `{"alg":"ES256","kid":"`}, {EdDSA, `{"alg":"EdDSA","kid":"`}} {
+		if len(h) == len(c.pre)+36+len(suf) && string(h[:len(c.pre)]) == c.pre && string(h[len(h)-len(suf):]) == suf {
+			kid, err := iomt.ParseDeviceID(string(h[len(c.pre) : len(h)-len(suf)]))
+			if err != nil {
+				return false // the general parser reports it
 			}
+			t.alg, t.kid = c.alg, kid
+			return true
 		}
 	}
+	return false
+}
+
+// parseHeader accepts a JSON object with exactly the members alg, kid and
+// typ, all strings, each once.
+func parseHeader(h []byte, t *token) error {
 	s := scanner{b: h}
 	if !s.eat('{') {
 		return rejectWhy(ErrMalformed, "header", "not a JSON object")

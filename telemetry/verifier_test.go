@@ -70,3 +70,19 @@ func TestLogValuesRedact(t *testing.T) {
 		t.Fatalf("log %s lacks the identifiers", out)
 	}
 }
+
+// TestHeaderVariantsFromOtherProducers: any member order, JSON whitespace
+// and escapes in the protected header are fine; the set of members is not.
+func TestHeaderVariantsFromOtherProducers(t *testing.T) {
+	f := newFixture(t, EdDSA)
+	for i, hdr := range []string{
+		`{"typ":"iomt-telemetry+jws","kid":"` + testDev.String() + `","alg":"EdDSA"}`,
+		"{ \"alg\" : \"EdDSA\" ,\n \"kid\":\"" + testDev.String() + "\", \"typ\":\"iomt-telemetry\\u002bjws\" }",
+		`{"\u0061lg":"EdDSA","kid":"` + testDev.String() + `","typ":"iomt-telemetry+jws"}`,
+	} {
+		payload := strings.Replace(payloadWith(goodData, ""), `"seq":5`, `"seq":`+string(rune('5'+i)), 1)
+		if _, err := f.verifier.Verify(context.Background(), signRaw(t, f.key, EdDSA, []byte(hdr), []byte(payload))); err != nil {
+			t.Errorf("header %s: %v", hdr, err)
+		}
+	}
+}

@@ -85,5 +85,7 @@ stderr, one line, naming the rule), 2 usage error.`,
 	root.AddCommand(newVersionCmd())
 	root.AddCommand(newKeygenCmd(), newTelemetryCmd())
 	root.AddCommand(newSBOMCmd())
+	root.AddCommand(newAuditCmd(), newKeysCmd())
+	root.AddCommand(newOTACmd())
 	return root
 }
