@@ -186,7 +186,7 @@ func New(cfg Config) (*Portal, error) {
 	mux.HandleFunc("GET /static/", p.serveStatic)
 	mux.HandleFunc("GET /login", p.loginPage)
 	mux.HandleFunc("POST /login", p.login)
-	mux.HandleFunc("POST /logout", p.authed(p.logout))
+	mux.HandleFunc("POST /logout", p.logout)
 	mux.HandleFunc("GET /logged-off", p.loggedOff)
 	mux.HandleFunc("GET /{$}", p.authed(p.home))
 	mux.HandleFunc("GET /patients", p.authed(p.patientList))
@@ -465,9 +465,17 @@ func (p *Portal) login(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
-func (p *Portal) logout(w http.ResponseWriter, r *http.Request, s Session) {
-	if err := p.cfg.Auth.Logout(r.Context(), s.Token, source(r)); err != nil && !errors.Is(err, ErrNoSession) {
-		p.cfg.Logger.Warn("portal: logout failed", "err", err)
+// logout ends the session. It does not require the session to be valid:
+// an idle page may post it just as the server expires the session, and
+// the user should still learn why they were signed out. Cross-origin posts
+// are refused by the CrossOriginProtection in front of every handler.
+func (p *Portal) logout(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, p.cfg.MaxFormBytes)
+	_ = r.ParseForm()
+	if c, err := r.Cookie(CookieName); err == nil && c.Value != "" && len(c.Value) <= 512 {
+		if err := p.cfg.Auth.Logout(r.Context(), c.Value, source(r)); err != nil && !errors.Is(err, ErrNoSession) {
+			p.cfg.Logger.Warn("portal: logout failed", "err", err)
+		}
 	}
 	p.clearCookie(w)
 	reason := "logout"

@@ -7,7 +7,9 @@
   var idle = parseInt(body.getAttribute("data-idle-seconds") || "0", 10);
   var form = document.getElementById("logout-form");
   if (!idle || idle <= 0 || !form) { return; }
-  var deadline = Date.now() + idle * 1000;
+  // Sign out a second before the server would expire the session, so the
+  // logout is still recorded against it.
+  var deadline = Date.now() + Math.max(1, idle - 1) * 1000;
   var countdown = document.getElementById("idle-countdown");
   var done = false;
   function tick() {
