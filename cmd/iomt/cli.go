@@ -83,6 +83,7 @@ stderr, one line, naming the rule), 2 usage error.`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
 	root.CompletionOptions.DisableDefaultCmd = true
 	root.AddCommand(newVersionCmd())
+	root.AddCommand(newCACmd(), newDeviceCmd(), newPairCmd())
 	root.AddCommand(newKeygenCmd(), newTelemetryCmd())
 	root.AddCommand(newSBOMCmd())
 	root.AddCommand(newAuditCmd(), newKeysCmd())
