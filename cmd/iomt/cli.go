@@ -88,5 +88,6 @@ stderr, one line, naming the rule), 2 usage error.`,
 	root.AddCommand(newSBOMCmd())
 	root.AddCommand(newAuditCmd(), newKeysCmd())
 	root.AddCommand(newOTACmd())
+	root.AddCommand(newLoadtestCmd())
 	return root
 }

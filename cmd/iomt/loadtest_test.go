@@ -1,0 +1,56 @@
+package main
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/openiomt/sdk/internal/testenv"
+)
+
+func TestLoadtestUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{"loadtest", "--broker", "http://127.0.0.1:1883"},
+		{"loadtest", "--devices", "0"},
+		{"loadtest", "--rate", "-5"},
+		{"loadtest", "--store", "mysql"},
+		{"loadtest", "--store", "postgres"},
+		{"loadtest", "--alg", "HS256"},
+		{"loadtest", "--workers", "1000"},
+	} {
+		code, _, stderr := runCLI(t, "", args...)
+		if code != exitUsage || strings.Count(stderr, "\n") != 1 {
+			t.Errorf("%v: exit %d, stderr %q; want usage error", args, code, stderr)
+		}
+	}
+	code, out, _ := runCLI(t, "", "loadtest", "--help")
+	if code != 0 || !strings.Contains(out, "--verify=false --store=none") {
+		t.Fatalf("--help: %d %q", code, out)
+	}
+}
+
+// A short run through the shared Mosquitto with verification and SQLite:
+// nothing may be lost, rejected or duplicated.
+func TestLoadtestRunsEndToEnd(t *testing.T) {
+	url := testenv.MQTTURL(t)
+	db := filepath.Join(t.TempDir(), "lt.db")
+	code, out, stderr := runCLI(t, "", "loadtest", "--broker", url, "--devices", "4", "--rate", "200",
+		"--duration", "1s", "--workers", "2", "--store", "sqlite", "--db", db, "--compare", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s %s", code, out, stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("want baseline and full results, got %q", out)
+	}
+	for _, l := range lines {
+		var r loadtestResult
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			t.Fatal(err)
+		}
+		if r.Sent == 0 || r.Stored != r.Sent || r.Lost != 0 || r.Rejected != 0 || r.Duplicates != 0 {
+			t.Fatalf("%s: %+v", r.Phase, r)
+		}
+	}
+}

@@ -1,0 +1,5 @@
+package publisher_test
+
+import "os"
+
+var osStat = os.Stat
