@@ -201,6 +201,10 @@ func StartDemo(ctx context.Context, cfg DemoConfig) (d *Demo, err error) {
 	return d, nil
 }
 
+// maxDrainWait bounds how long a monitor that took its readings waits for
+// its outbox to drain before it stops.
+const maxDrainWait = 30 * time.Second
+
 // live takes a reading every interval; with dropOuts the home network fails
 // for a few readings now and then, and the outbox holds them meanwhile.
 func (d *Demo) live(ctx context.Context, m *monitor.Monitor, px *netsim.Proxy, interval time.Duration, limit int, dropOuts bool, r *rand.Rand) {
@@ -208,6 +212,7 @@ func (d *Demo) live(ctx context.Context, m *monitor.Monitor, px *netsim.Proxy, i
 	defer t.Stop()
 	offlineLeft := 0
 	n := 0
+	var drainDeadline time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -215,10 +220,18 @@ func (d *Demo) live(ctx context.Context, m *monitor.Monitor, px *netsim.Proxy, i
 		case <-t.C:
 		}
 		if limit > 0 && n >= limit {
+			// Done measuring: wait for the outbox to drain, but not forever
+			// (an unreachable broker keeps the readings on disk instead).
 			if px.Online() && m.Stats().Queued == 0 {
 				return
 			}
 			px.SetOnline(true)
+			if drainDeadline.IsZero() {
+				drainDeadline = time.Now().Add(maxDrainWait)
+			} else if time.Now().After(drainDeadline) {
+				d.story.Tell(m.Name(), "broker unreachable: %d readings stay in the outbox for the next start", m.Stats().Queued)
+				return
+			}
 			continue
 		}
 		n++
