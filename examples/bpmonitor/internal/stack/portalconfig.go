@@ -1,0 +1,46 @@
+package stack
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/openiomt/sdk/examples/bpmonitor/internal/portal"
+	"github.com/openiomt/sdk/iomt"
+)
+
+// PortalConfig returns the portal configuration reading through this
+// cloud's silo, readings store, registry, OTA campaigns and SBOM.
+func (c *Cloud) PortalConfig() portal.Config {
+	sp := &siloPortal{phi: c.PHI, dir: c.patientDirectory}
+	rd := &storeReadings{st: c.Store, phi: c.PHI}
+	cfg := portal.Config{
+		Auth: sp, Patients: sp, Shares: sp, Audit: sp, Readings: rd, FHIR: rd,
+		Fleet:    &fleetView{c: c, firmware: c.firmwareOf},
+		Purposes: Purposes(),
+		Logger:   c.logger,
+		Location: time.Local,
+	}
+	if c.campaigns != nil {
+		cfg.Campaigns = c.campaigns
+	}
+	if c.sbom != nil {
+		cfg.SBOM = c.sbom
+	}
+	return cfg
+}
+
+// patientDirectory lists the patients bound to the fleet's devices.
+func (c *Cloud) patientDirectory(ctx context.Context) ([]iomt.PatientID, error) {
+	var out []iomt.PatientID
+	for _, id := range c.Fleet.IDs() {
+		d, err := c.Registry.Lookup(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if !d.Patient.IsZero() && !slices.Contains(out, d.Patient) {
+			out = append(out, d.Patient)
+		}
+	}
+	return out, nil
+}

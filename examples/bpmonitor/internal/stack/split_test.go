@@ -1,0 +1,116 @@
+package stack
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/x509"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/openiomt/sdk/examples/bpmonitor/internal/story"
+	"github.com/openiomt/sdk/internal/testenv"
+	"github.com/openiomt/sdk/provisioning"
+	"github.com/openiomt/sdk/telemetry/store"
+)
+
+// TestSplitModeMosquittoPostgres runs the split deployment: an external
+// Mosquitto requiring client certificates from this cloud's CAs, and the
+// PHI silo, device registry and readings in PostgreSQL; then a second view
+// (PortalOnly, as "bpmonitor portal" opens it) reads the same data.
+func TestSplitModeMosquittoPostgres(t *testing.T) {
+	dsn := testenv.FreshPostgresDSN(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	state := t.TempDir()
+	pki, err := LoadOrCreatePKI(filepath.Join(state, "pki"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := pki.ServerCertificate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyPEM, err := provisioning.MarshalPrivateKeyPEM(srv.PrivateKey.(crypto.Signer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := t.TempDir()
+	write := func(name string, b []byte) string {
+		p := filepath.Join(files, name)
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	leaf, _ := x509.ParseCertificate(srv.Certificate[0])
+	certFile := write("server.pem", provisioning.MarshalCertificatesPEM([]*x509.Certificate{leaf}))
+	keyFile := write("server.key", keyPEM)
+	caFile := write("ca.pem", provisioning.MarshalCertificatesPEM([]*x509.Certificate{pki.DeviceCA.Certificate(), pki.operatorCert}))
+	m := testenv.StartMosquitto(t, testenv.MosquittoConfig{CAFile: caFile, CertFile: certFile, KeyFile: keyFile, RequireCertificate: true})
+
+	var out syncBuf
+	st := story.New(&out, nil)
+	c, err := StartCloud(ctx, CloudConfig{StateDir: state, BrokerURL: "mqtts://" + m.Addr, Postgres: dsn,
+		IdleTimeout: time.Minute, PasswordIterations: 1000, Story: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	dirs, err := c.Manufacture(ctx, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := StartDemo(ctx, DemoConfig{APIURL: c.APIURL, BrokerURL: c.BrokerURL, ServerRoots: c.PKI.ServerRoots,
+		ProvisioningKey: c.PKI.ProvisioningKey.Public(), DeviceDirs: dirs, Interval: 200 * time.Millisecond, History: 4, Readings: 3, Story: st})
+	if err != nil {
+		t.Fatalf("%v\nstory:\n%s\nmosquitto:\n%s", err, out.String(), m.Log())
+	}
+	defer d.Close(context.Background())
+	if err := d.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		rows, err := c.Store.ByPatient(ctx, d.PatientID(1), store.Range{From: time.Now().Add(-30 * 24 * time.Hour), To: time.Now().Add(time.Minute)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rows) == 4+3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d readings in PostgreSQL, want 7\nstory:\n%s", len(rows), out.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+
+	// The portal process opens the same PostgreSQL data.
+	pc, err := StartCloud(ctx, CloudConfig{StateDir: state, Postgres: dsn, IdleTimeout: time.Minute, PortalOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close(context.Background())
+	pcfg := pc.PortalConfig()
+	pw := map[string]string{}
+	for _, a := range pc.Accounts {
+		pw[a.UserID] = a.Password
+	}
+	s, err := pcfg.Auth.Login(ctx, "dr.lee", pw["dr.lee"], "TREAT", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := pcfg.Patients.Patient(ctx, s, d.PatientID(1))
+	if err != nil || p.DisplayName != "Sam Okonkwo-Hale" {
+		t.Fatalf("portal view of patient 2: %+v %v", p.DisplayName, err)
+	}
+	rs, err := pcfg.Readings.Readings(ctx, s, d.PatientID(1), time.Now().Add(-30*24*time.Hour), time.Now())
+	if err != nil || len(rs) != 7 {
+		t.Fatalf("portal readings: %d %v", len(rs), err)
+	}
+	if bytes.Contains([]byte(out.String()), []byte("Okonkwo")) {
+		t.Fatal("PHI in the story")
+	}
+}
