@@ -47,6 +47,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cert := fs.String("cert", "", "device certificate chain (PEM)")
 	key := fs.String("key", "", "device TLS private key (PEM)")
 	ca := fs.String("ca", "", "CA certificates verifying the broker (PEM)")
+	noSubs := fs.Bool("accept-no-subscribers", false, "count a PUBACK saying no one subscribes as delivered (a bare broker without ingest); by default such a reading stays in the outbox")
 	insecure := fs.Bool("insecure-plaintext", false, "allow mqtt:// without TLS: anyone on the path can read and inject (loopback tests only)")
 	sys := fs.Float64("sys", 120, "systolic, mmHg")
 	dia := fs.Float64("dia", 80, "diastolic, mmHg")
@@ -60,7 +61,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "minimal-publisher: --broker, --jwk and a valid --patient are required")
 		return 2
 	}
-	if err := publish(ctx, *broker, *jwk, pid, *state, *cert, *key, *ca, *insecure, *wait,
+	if err := publish(ctx, *broker, *jwk, pid, *state, *cert, *key, *ca, *insecure, *noSubs, *wait,
 		iomt.BloodPressure{Systolic: *sys, Diastolic: *dia, Pulse: *pulse, MeasuredAt: time.Now().UTC()}, stdout); err != nil {
 		fmt.Fprintln(stderr, "minimal-publisher:", err)
 		return 1
@@ -68,7 +69,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func publish(ctx context.Context, broker, jwk string, patient iomt.PatientID, state, cert, key, ca string, insecure bool,
+func publish(ctx context.Context, broker, jwk string, patient iomt.PatientID, state, cert, key, ca string, insecure, noSubs bool,
 	wait time.Duration, r iomt.BloodPressure, stdout io.Writer) (err error) {
 	signingKey, dev, err := telemetry.LoadPrivateJWKFile(jwk)
 	if err != nil {
@@ -86,7 +87,7 @@ func publish(ctx context.Context, broker, jwk string, patient iomt.PatientID, st
 	if err != nil {
 		return err
 	}
-	cfg := publisher.Config{ServerURL: broker, DeviceID: dev, StateDir: state, Signer: signer, InsecurePlaintext: insecure}
+	cfg := publisher.Config{ServerURL: broker, DeviceID: dev, StateDir: state, Signer: signer, InsecurePlaintext: insecure, AcceptNoSubscribers: noSubs}
 	if !insecure {
 		if cfg.TLS, err = tlsConfig(cert, key, ca); err != nil {
 			return err
