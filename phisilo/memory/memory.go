@@ -155,16 +155,8 @@ func (t *tx) PutRecord(ctx context.Context, r phisilo.SealedRecord) error {
 		return err
 	}
 	k := pk{r.Tenant, r.Patient}
-	old, had := t.b.records[k]
-	t.undo = append(t.undo, func() {
-		if had {
-			t.b.records[k] = old
-		} else {
-			delete(t.b.records, k)
-		}
-	})
 	r.Ciphertext = bytes.Clone(r.Ciphertext)
-	t.b.records[k] = r
+	put(t, t.b.records, k, r)
 	return nil
 }
 
@@ -173,12 +165,9 @@ func (t *tx) DeleteRecord(ctx context.Context, tenant string, p phisilo.PatientI
 		return err
 	}
 	k := pk{tenant, p}
-	old, had := t.b.records[k]
-	if !had {
+	if !remove(t, t.b.records, k) {
 		return phisilo.ErrNotFound
 	}
-	delete(t.b.records, k)
-	t.undo = append(t.undo, func() { t.b.records[k] = old })
 	return nil
 }
 
@@ -199,16 +188,8 @@ func (t *tx) PutKey(ctx context.Context, w phisilo.WrappedKey) error {
 		return err
 	}
 	k := pk{w.Tenant, w.Patient}
-	old, had := t.b.keys[k]
-	t.undo = append(t.undo, func() {
-		if had {
-			t.b.keys[k] = old
-		} else {
-			delete(t.b.keys, k)
-		}
-	})
 	w.Wrapped = bytes.Clone(w.Wrapped)
-	t.b.keys[k] = w
+	put(t, t.b.keys, k, w)
 	return nil
 }
 
@@ -306,15 +287,7 @@ func (t *tx) PutAccount(ctx context.Context, a phisilo.Account) error {
 		return err
 	}
 	k := ak{a.Tenant, a.UserID}
-	old, had := t.b.accounts[k]
-	t.undo = append(t.undo, func() {
-		if had {
-			t.b.accounts[k] = old
-		} else {
-			delete(t.b.accounts, k)
-		}
-	})
-	t.b.accounts[k] = a
+	put(t, t.b.accounts, k, a)
 	return nil
 }
 
@@ -323,12 +296,9 @@ func (t *tx) DeleteAccount(ctx context.Context, tenant, user string) error {
 		return err
 	}
 	k := ak{tenant, user}
-	old, had := t.b.accounts[k]
-	if !had {
+	if !remove(t, t.b.accounts, k) {
 		return phisilo.ErrNotFound
 	}
-	delete(t.b.accounts, k)
-	t.undo = append(t.undo, func() { t.b.accounts[k] = old })
 	return nil
 }
 
@@ -366,16 +336,8 @@ func (t *tx) PutSession(ctx context.Context, s phisilo.Session) error {
 		return err
 	}
 	k := string(s.TokenHash)
-	old, had := t.b.sessions[k]
-	t.undo = append(t.undo, func() {
-		if had {
-			t.b.sessions[k] = old
-		} else {
-			delete(t.b.sessions, k)
-		}
-	})
 	s.TokenHash = bytes.Clone(s.TokenHash)
-	t.b.sessions[k] = s
+	put(t, t.b.sessions, k, s)
 	return nil
 }
 
@@ -384,12 +346,9 @@ func (t *tx) DeleteSession(ctx context.Context, h []byte) error {
 		return err
 	}
 	k := string(h)
-	old, had := t.b.sessions[k]
-	if !had {
+	if !remove(t, t.b.sessions, k) {
 		return phisilo.ErrNotFound
 	}
-	delete(t.b.sessions, k)
-	t.undo = append(t.undo, func() { t.b.sessions[k] = old })
 	return nil
 }
 
@@ -416,4 +375,29 @@ func (t *tx) PutCheckpoint(ctx context.Context, c phisilo.Checkpoint) error {
 	t.b.cps = append(t.b.cps, c)
 	t.undo = append(t.undo, func() { t.b.cps = t.b.cps[:n] })
 	return nil
+}
+
+// put sets m[k] = v inside transaction t and records how to undo it.
+func put[K comparable, V any](t *tx, m map[K]V, k K, v V) {
+	old, had := m[k]
+	t.undo = append(t.undo, func() {
+		if had {
+			m[k] = old
+		} else {
+			delete(m, k)
+		}
+	})
+	m[k] = v
+}
+
+// remove deletes m[k] inside transaction t and records how to undo it. It
+// reports false, changing nothing, when k is absent.
+func remove[K comparable, V any](t *tx, m map[K]V, k K) bool {
+	old, had := m[k]
+	if !had {
+		return false
+	}
+	delete(m, k)
+	t.undo = append(t.undo, func() { m[k] = old })
+	return true
 }
