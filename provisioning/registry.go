@@ -145,3 +145,65 @@ func ValidateEnrollment(e Enrollment) error {
 // RegistryError returns the error registry implementations report:
 // sentinel wrapped in an [*Error] naming field.
 func RegistryError(field string, sentinel error) error { return newErr("registry", field, sentinel) }
+
+// Limits of [ListOptions.Limit].
+const (
+	// DefaultListLimit is the page size when ListOptions.Limit is zero.
+	DefaultListLimit = 100
+	// MaxListLimit is the largest page a [DeviceLister] returns; larger
+	// limits are reduced to it.
+	MaxListLimit = 1000
+)
+
+// ListOptions selects one page of a device listing. The zero value lists
+// the first DefaultListLimit devices of any status and patient.
+type ListOptions struct {
+	// After is the cursor: only devices whose ID sorts after it are
+	// listed. Zero starts at the beginning; pass the ID of the last device
+	// of a page to get the next page.
+	After iomt.DeviceID
+	// Limit is the page size: zero means DefaultListLimit, values above
+	// MaxListLimit mean MaxListLimit, negative values are refused with
+	// [ErrMalformed].
+	Limit int
+	// Patient, when not zero, lists only the devices bound to that
+	// patient.
+	Patient iomt.PatientID
+	// Status, when not empty, lists only devices in that status; an
+	// undefined status is refused with [ErrMalformed].
+	Status DeviceStatus
+}
+
+// Normalize validates o and returns it with the limit defaulted and
+// clamped, as every [DeviceLister] applies it.
+func (o ListOptions) Normalize() (ListOptions, error) {
+	if o.Limit < 0 {
+		return o, newErr("registry list", "limit", ErrMalformed)
+	}
+	if o.Status != "" && !o.Status.Valid() {
+		return o, newErr("registry list", "status", ErrMalformed)
+	}
+	if o.Limit == 0 {
+		o.Limit = DefaultListLimit
+	}
+	o.Limit = min(o.Limit, MaxListLimit)
+	return o, nil
+}
+
+// DeviceLister is the optional listing capability of a device registry,
+// for fleet views and reports. It is a separate interface rather than a
+// method of [Registry] so that registries written before it, and consumers
+// that only enrol and check devices, are unaffected; every registry of
+// this SDK (memory, sqlite, postgres) implements it, and
+// provisioning/registry/registrytest checks any registry that does.
+//
+// Listing is keyset-paginated in ascending order of the device UUID's
+// canonical string: a page is stable under concurrent registration (a new
+// device appears in a later page or not at all, never twice) and costs the
+// same at any depth. Records are as [Registry.Lookup] returns them.
+type DeviceLister interface {
+	// List returns up to opts.Limit devices after opts.After matching
+	// the filters, in ascending ID order. An empty page means the end.
+	// Invalid options fail with an error wrapping [ErrMalformed].
+	List(ctx context.Context, opts ListOptions) ([]Device, error)
+}

@@ -7,6 +7,8 @@ import (
 	"context"
 	"crypto"
 	"math/big"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -38,8 +40,9 @@ type issued struct {
 }
 
 var (
-	_ provisioning.Registry = (*Registry)(nil)
-	_ telemetry.KeyResolver = (*Registry)(nil)
+	_ provisioning.Registry     = (*Registry)(nil)
+	_ provisioning.DeviceLister = (*Registry)(nil)
+	_ telemetry.KeyResolver     = (*Registry)(nil)
 )
 
 // ResolveDeviceKey implements telemetry.KeyResolver: active devices
@@ -93,6 +96,47 @@ func (r *Registry) Lookup(ctx context.Context, device iomt.DeviceID) (provisioni
 		d.CertSerial = new(big.Int).Set(d.CertSerial)
 	}
 	return d, nil
+}
+
+// List implements provisioning.DeviceLister. It sorts the matching IDs on
+// every call, which is fine for the fleets an in-memory registry holds.
+func (r *Registry) List(ctx context.Context, opts provisioning.ListOptions) ([]provisioning.Device, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	opts, err := opts.Normalize()
+	if err != nil {
+		return nil, err
+	}
+	after := ""
+	if !opts.After.IsZero() {
+		after = opts.After.String()
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	type entry struct {
+		key string
+		d   provisioning.Device
+	}
+	var match []entry
+	for id, d := range r.devices {
+		k := id.String()
+		if k <= after || (!opts.Patient.IsZero() && d.Patient != opts.Patient) ||
+			(opts.Status != "" && d.Status != opts.Status) {
+			continue
+		}
+		match = append(match, entry{k, d})
+	}
+	slices.SortFunc(match, func(a, b entry) int { return strings.Compare(a.key, b.key) })
+	match = match[:min(len(match), opts.Limit)]
+	out := make([]provisioning.Device, len(match))
+	for i, e := range match {
+		if e.d.CertSerial != nil {
+			e.d.CertSerial = new(big.Int).Set(e.d.CertSerial)
+		}
+		out[i] = e.d
+	}
+	return out, nil
 }
 
 // Activate implements provisioning.Registry.

@@ -13,6 +13,8 @@ import (
 	"crypto/rand"
 	"errors"
 	"math/big"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -234,6 +236,90 @@ func Run(t *testing.T, newRegistry func(t *testing.T, now func() time.Time) prov
 		}
 	})
 
+	t.Run("List", func(t *testing.T) {
+		r := newRegistry(t, fixed)
+		l, ok := r.(provisioning.DeviceLister)
+		if !ok {
+			t.Skip("registry does not implement provisioning.DeviceLister")
+		}
+		listAll(t, l, provisioning.ListOptions{}) // empty registry: no page
+		pat, other := newPatient(t), newPatient(t)
+		var all, ofPat, revoked []iomt.DeviceID
+		for i := 0; i < 23; i++ {
+			dev := newDevice(t)
+			mustRegister(t, r, dev)
+			all = append(all, dev)
+			switch i % 4 {
+			case 1, 2:
+				p := pat
+				if i%4 == 2 {
+					p = other
+				}
+				if err := r.Activate(ctx, provisioning.Enrollment{Device: dev, Patient: p, PublicKey: newKey(t),
+					CertSerial: big.NewInt(int64(100 + i)), CertNotAfter: base.Add(time.Hour)}); err != nil {
+					t.Fatal(err)
+				}
+				if p == pat {
+					ofPat = append(ofPat, dev)
+				}
+			case 3:
+				if err := r.Revoke(ctx, dev); err != nil {
+					t.Fatal(err)
+				}
+				revoked = append(revoked, dev)
+			}
+		}
+		for _, page := range []int{1, 5, 23, 0} {
+			got := listAll(t, l, provisioning.ListOptions{Limit: page})
+			if !sameIDs(got, all) {
+				t.Fatalf("pages of %d listed %d devices, want all %d in ID order", page, len(got), len(all))
+			}
+			for _, d := range got {
+				want, err := r.Lookup(ctx, d.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if d.Status != want.Status || d.Patient != want.Patient || !sameSerial(d.CertSerial, want.CertSerial) ||
+					(d.PairingKey == nil) != (want.PairingKey == nil) || (d.PublicKey == nil) != (want.PublicKey == nil) {
+					t.Fatalf("listed record of %s differs from Lookup", d.ID)
+				}
+			}
+		}
+		if got := listAll(t, l, provisioning.ListOptions{Patient: pat, Limit: 2}); !sameIDs(got, ofPat) {
+			t.Fatalf("patient filter listed %d devices, want %d", len(got), len(ofPat))
+		}
+		if got := listAll(t, l, provisioning.ListOptions{Status: provisioning.StatusRevoked, Limit: 3}); !sameIDs(got, revoked) {
+			t.Fatalf("status filter listed %d devices, want %d", len(got), len(revoked))
+		}
+		if got := listAll(t, l, provisioning.ListOptions{Patient: newPatient(t)}); len(got) != 0 {
+			t.Fatalf("unknown patient listed %d devices", len(got))
+		}
+		// The cursor is exclusive and need not be a registered device.
+		sorted := sortedIDs(all)
+		page, err := l.List(ctx, provisioning.ListOptions{After: sorted[10], Limit: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !sameIDs(page, sorted[11:14]) {
+			t.Fatalf("page after the 11th device wrong")
+		}
+		// Invalid options are refused, oversized limits reduced.
+		if _, err := l.List(ctx, provisioning.ListOptions{Limit: -1}); !errors.Is(err, provisioning.ErrMalformed) {
+			t.Fatalf("negative limit: %v, want ErrMalformed", err)
+		}
+		if _, err := l.List(ctx, provisioning.ListOptions{Status: "' OR 1=1 --"}); !errors.Is(err, provisioning.ErrMalformed) {
+			t.Fatalf("undefined status: %v, want ErrMalformed", err)
+		}
+		if got, err := l.List(ctx, provisioning.ListOptions{Limit: provisioning.MaxListLimit + 1}); err != nil || len(got) != len(all) {
+			t.Fatalf("limit above the maximum: %d devices, %v", len(got), err)
+		}
+		cctx, cancel := context.WithCancel(ctx)
+		cancel()
+		if _, err := l.List(cctx, provisioning.ListOptions{}); !errors.Is(err, context.Canceled) {
+			t.Fatalf("List with canceled context: %v", err)
+		}
+	})
+
 	t.Run("CheckCertificateBeforeEnrolment", func(t *testing.T) {
 		r := newRegistry(t, fixed)
 		dev := newDevice(t)
@@ -295,6 +381,61 @@ func Run(t *testing.T, newRegistry func(t *testing.T, now func() time.Time) prov
 			t.Fatalf("Lookup with canceled context: %v", err)
 		}
 	})
+}
+
+// listAll follows the cursor to the end, checking each page's size and
+// order.
+func listAll(t *testing.T, l provisioning.DeviceLister, opts provisioning.ListOptions) []provisioning.Device {
+	t.Helper()
+	limit := opts.Limit
+	if limit == 0 {
+		limit = provisioning.DefaultListLimit
+	}
+	var out []provisioning.Device
+	for range 1000 {
+		page, err := l.List(context.Background(), opts)
+		if err != nil {
+			t.Fatalf("List: %v", err)
+		}
+		if len(page) > limit {
+			t.Fatalf("page of %d devices, limit %d", len(page), limit)
+		}
+		if len(page) == 0 {
+			return out
+		}
+		out = append(out, page...)
+		opts.After = page[len(page)-1].ID
+	}
+	t.Fatal("listing does not end")
+	return nil
+}
+
+func sortedIDs(ids []iomt.DeviceID) []iomt.DeviceID {
+	s := slices.Clone(ids)
+	slices.SortFunc(s, func(a, b iomt.DeviceID) int { return strings.Compare(a.String(), b.String()) })
+	return s
+}
+
+// sameIDs reports whether got lists exactly want's devices in ascending ID
+// order.
+func sameIDs(got []provisioning.Device, want []iomt.DeviceID) bool {
+	w := sortedIDs(want)
+	if len(got) != len(w) {
+		return false
+	}
+	for i := range got {
+		if got[i].ID != w[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func sameSerial(a, b *big.Int) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Cmp(b) == 0
 }
 
 func serialSet(t *testing.T, r provisioning.Registry) map[int64]bool {

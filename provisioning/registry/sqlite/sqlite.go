@@ -34,11 +34,13 @@ type Registry struct {
 }
 
 // Registry is the device registry for enrolment, the revocation checker
-// for TLS servers and the telemetry.KeyResolver for ingest: revoking a
+// for TLS servers, the telemetry.KeyResolver for ingest and a
+// provisioning.DeviceLister for fleet views: revoking a
 // device stops its enrolment, its connections and its telemetry.
 var (
-	_ provisioning.Registry = (*Registry)(nil)
-	_ telemetry.KeyResolver = (*Registry)(nil)
+	_ provisioning.Registry     = (*Registry)(nil)
+	_ provisioning.DeviceLister = (*Registry)(nil)
+	_ telemetry.KeyResolver     = (*Registry)(nil)
 )
 
 // Open opens or creates the database at cfg.Path in WAL mode and creates the

@@ -17,7 +17,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"sync"
 	"time"
 
@@ -70,7 +69,7 @@ type CloudConfig struct {
 type Cloud struct {
 	cfg      CloudConfig
 	PKI      *PKI
-	Registry provisioning.Registry
+	Registry Registry
 	PHI      *PHI
 	Store    store.Store
 	Broker   *broker.Broker // nil with an external broker
@@ -80,7 +79,6 @@ type Cloud struct {
 	Accounts          []DemoAccount
 	// Releases is the OTA release side (nil in PortalOnly mode).
 	Releases *Releases
-	Fleet    *FleetFile
 
 	regCloser  io.Closer
 	api        *http.Server
@@ -122,9 +120,6 @@ func StartCloud(ctx context.Context, cfg CloudConfig) (c *Cloud, err error) {
 	st := cfg.Story
 	if c.PKI, err = LoadOrCreatePKI(filepath.Join(cfg.StateDir, "pki")); err != nil {
 		return nil, fmt.Errorf("pki: %w", err)
-	}
-	if c.Fleet, err = OpenFleetFile(filepath.Join(cfg.StateDir, "fleet.json")); err != nil {
-		return nil, err
 	}
 	// Device registry.
 	if cfg.Postgres != "" {
@@ -189,8 +184,10 @@ func StartCloud(ctx context.Context, cfg CloudConfig) (c *Cloud, err error) {
 		c.BrokerURL = c.Broker.URL().String()
 		st.Tell("broker", "embedded MQTT v5 broker with mutual TLS on %s", c.Broker.Addr())
 	}
-	// Ingest: verify with the registry's keys, store, ack after commit.
-	v, err := telemetry.NewVerifier(telemetry.VerifierConfig{Keys: registryKeys{c.Registry}, MaxAge: cfg.MaxReadingAge})
+	// Ingest: verify with the registry's keys (the registry is the
+	// telemetry.KeyResolver, so revoking a device stops its telemetry at
+	// once), store, ack after commit.
+	v, err := telemetry.NewVerifier(telemetry.VerifierConfig{Keys: c.Registry, MaxAge: cfg.MaxReadingAge})
 	if err != nil {
 		return nil, err
 	}
@@ -394,9 +391,6 @@ func (c *Cloud) Manufacture(ctx context.Context, n int) ([]string, error) {
 		if err := c.Registry.Register(ctx, ident.Device, pub); err != nil {
 			return nil, err
 		}
-		if err := c.Fleet.Add(ident.Device); err != nil {
-			return nil, err
-		}
 		c.cfg.Story.Tell("factory", "manufactured monitor %s (keys on the device, pairing key registered)", story.Short(ident.Device))
 		dirs = append(dirs, dir)
 	}
@@ -421,27 +415,6 @@ func (h otaHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.c.Releases.Handler().ServeHTTP(w, r)
-}
-
-// registryKeys resolves telemetry keys from the device registry, so that
-// revoking a device stops its telemetry at once.
-type registryKeys struct{ r provisioning.Registry }
-
-func (k registryKeys) ResolveDeviceKey(ctx context.Context, dev iomt.DeviceID) (telemetry.DeviceKey, error) {
-	d, err := k.r.Lookup(ctx, dev)
-	if errors.Is(err, provisioning.ErrUnknownDevice) {
-		return telemetry.DeviceKey{}, fmt.Errorf("%w: %w", telemetry.ErrUnknownDevice, err)
-	}
-	if err != nil {
-		return telemetry.DeviceKey{}, err
-	}
-	switch d.Status {
-	case provisioning.StatusActive:
-		return telemetry.DeviceKey{Key: d.PublicKey, Status: telemetry.KeyActive, Patient: d.Patient}, nil
-	case provisioning.StatusRevoked, provisioning.StatusDecommissioned:
-		return telemetry.DeviceKey{Key: d.PublicKey, Status: telemetry.KeyRevoked}, nil
-	}
-	return telemetry.DeviceKey{}, fmt.Errorf("%w: not enrolled", telemetry.ErrUnknownDevice)
 }
 
 // pairingRequest is what the phone app sends to get a sealed pairing
@@ -528,47 +501,27 @@ func bearerToken(r *http.Request) (string, bool) {
 	return h[len(p):], true
 }
 
-// FleetFile is the factory's list of manufactured device UUIDs (no PHI). The
-// SDK's device registry has no "list devices" query, so the fleet view and
-// the portal's patient directory start from this manufacturing record and
-// look each device up in the registry.
-type FleetFile struct {
-	mu   sync.Mutex
-	path string
-	ids  []iomt.DeviceID
+// Registry is what the cloud needs of its device registry; the SDK's
+// sqlite and postgres registries are all three: the registry, its fleet
+// listing and the telemetry key resolver.
+type Registry interface {
+	provisioning.Registry
+	provisioning.DeviceLister
+	telemetry.KeyResolver
 }
 
-// OpenFleetFile loads path, or starts an empty list.
-func OpenFleetFile(path string) (*FleetFile, error) {
-	f := &FleetFile{path: path}
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return f, nil
+// allDevices walks the registry's listing to the end.
+func (c *Cloud) allDevices(ctx context.Context, opts provisioning.ListOptions) ([]provisioning.Device, error) {
+	var out []provisioning.Device
+	for {
+		page, err := c.Registry.List(ctx, opts)
+		if err != nil {
+			return nil, err
+		}
+		if len(page) == 0 {
+			return out, nil
+		}
+		out = append(out, page...)
+		opts.After = page[len(page)-1].ID
 	}
-	if err != nil {
-		return nil, err
-	}
-	if err := json.Unmarshal(b, &f.ids); err != nil {
-		return nil, fmt.Errorf("fleet file: %w", err)
-	}
-	return f, nil
-}
-
-// Add records a device.
-func (f *FleetFile) Add(id iomt.DeviceID) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if slices.Contains(f.ids, id) {
-		return nil
-	}
-	f.ids = append(f.ids, id)
-	b, _ := json.Marshal(f.ids)
-	return provisioning.WriteFileAtomic(f.path, b, 0o600)
-}
-
-// IDs returns the devices in manufacturing order.
-func (f *FleetFile) IDs() []iomt.DeviceID {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.ids)
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/openiomt/sdk/examples/bpmonitor/internal/portal"
 	"github.com/openiomt/sdk/iomt"
+	"github.com/openiomt/sdk/provisioning"
 )
 
 // PortalConfig returns the portal configuration reading through this
@@ -32,12 +33,12 @@ func (c *Cloud) PortalConfig() portal.Config {
 
 // patientDirectory lists the patients bound to the fleet's devices.
 func (c *Cloud) patientDirectory(ctx context.Context) ([]iomt.PatientID, error) {
+	devs, err := c.allDevices(ctx, provisioning.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
 	var out []iomt.PatientID
-	for _, id := range c.Fleet.IDs() {
-		d, err := c.Registry.Lookup(ctx, id)
-		if err != nil {
-			return nil, err
-		}
+	for _, d := range devs {
 		if !d.Patient.IsZero() && !slices.Contains(out, d.Patient) {
 			out = append(out, d.Patient)
 		}

@@ -32,12 +32,13 @@ func (f *fleetView) Devices(ctx context.Context, s portal.Session) ([]portal.Dev
 	if err := staffOnly(s); err != nil {
 		return nil, err
 	}
+	devs, err := f.c.allDevices(ctx, provisioning.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
 	var out []portal.Device
-	for _, id := range f.c.Fleet.IDs() {
-		d, err := f.c.Registry.Lookup(ctx, id)
-		if err != nil {
-			return nil, err
-		}
+	for _, d := range devs {
+		id := d.ID
 		pd := portal.Device{ID: id, Status: string(d.Status), Firmware: "—"}
 		if f.firmware != nil {
 			if v := f.firmware(id); v != "" {

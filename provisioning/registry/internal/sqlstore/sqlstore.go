@@ -131,23 +131,24 @@ func (s *Store) Register(ctx context.Context, device iomt.DeviceID, pairingKey c
 	return nil
 }
 
-// Lookup implements provisioning.Registry.
-func (s *Store) Lookup(ctx context.Context, device iomt.DeviceID) (provisioning.Device, error) {
+// deviceColumns are the columns scanDevice reads, in order.
+const deviceColumns = `device_id, status, patient_id, public_key, cert_serial, cert_not_after, pairing_key, created_at, updated_at`
+
+// scanDevice reads one row of deviceColumns.
+func scanDevice(row interface{ Scan(...any) error }) (provisioning.Device, error) {
 	var (
-		status           string
+		id, status       string
 		patient, serial  sql.NullString
 		pub, pairing     []byte
 		notAfter         sql.NullInt64
 		created, updated int64
 	)
-	err := s.db.QueryRowContext(ctx, s.q(`SELECT status, patient_id, public_key, cert_serial, cert_not_after,
-		pairing_key, created_at, updated_at FROM iomt_devices WHERE device_id = ?`), device.String()).
-		Scan(&status, &patient, &pub, &serial, &notAfter, &pairing, &created, &updated)
-	if errors.Is(err, sql.ErrNoRows) {
-		return provisioning.Device{}, provisioning.RegistryError("device", provisioning.ErrUnknownDevice)
+	if err := row.Scan(&id, &status, &patient, &pub, &serial, &notAfter, &pairing, &created, &updated); err != nil {
+		return provisioning.Device{}, err
 	}
+	device, err := iomt.ParseDeviceID(id)
 	if err != nil {
-		return provisioning.Device{}, dbErr("lookup", err)
+		return provisioning.Device{}, provisioning.RegistryError("device", provisioning.ErrMalformed)
 	}
 	d := provisioning.Device{ID: device, Status: provisioning.DeviceStatus(status),
 		CreatedAt: time.UnixMicro(created), UpdatedAt: time.UnixMicro(updated)}
@@ -180,6 +181,68 @@ func (s *Store) Lookup(ctx context.Context, device iomt.DeviceID) (provisioning.
 		d.CertNotAfter = time.UnixMicro(notAfter.Int64)
 	}
 	return d, nil
+}
+
+// Lookup implements provisioning.Registry.
+func (s *Store) Lookup(ctx context.Context, device iomt.DeviceID) (provisioning.Device, error) {
+	d, err := scanDevice(s.db.QueryRowContext(ctx, s.q(`SELECT `+deviceColumns+` FROM iomt_devices WHERE device_id = ?`), device.String()))
+	if errors.Is(err, sql.ErrNoRows) {
+		return provisioning.Device{}, provisioning.RegistryError("device", provisioning.ErrUnknownDevice)
+	}
+	if err != nil {
+		var pe *provisioning.Error
+		if errors.As(err, &pe) {
+			return provisioning.Device{}, err
+		}
+		return provisioning.Device{}, dbErr("lookup", err)
+	}
+	return d, nil
+}
+
+// List implements provisioning.DeviceLister with keyset pagination on the
+// primary key. Device IDs are canonical lower-case UUID strings of equal
+// length with hyphens at the same places, so they sort the same under any
+// collation (byte order in SQLite, the database collation in PostgreSQL).
+func (s *Store) List(ctx context.Context, opts provisioning.ListOptions) ([]provisioning.Device, error) {
+	opts, err := opts.Normalize()
+	if err != nil {
+		return nil, err
+	}
+	query := `SELECT ` + deviceColumns + ` FROM iomt_devices WHERE device_id > ?`
+	args := []any{""}
+	if !opts.After.IsZero() {
+		args[0] = opts.After.String()
+	}
+	if !opts.Patient.IsZero() {
+		query += ` AND patient_id = ?`
+		args = append(args, opts.Patient.String())
+	}
+	if opts.Status != "" {
+		query += ` AND status = ?`
+		args = append(args, string(opts.Status))
+	}
+	query += ` ORDER BY device_id LIMIT ` + strconv.Itoa(opts.Limit)
+	rows, err := s.db.QueryContext(ctx, s.q(query), args...)
+	if err != nil {
+		return nil, dbErr("list", err)
+	}
+	defer rows.Close()
+	out := make([]provisioning.Device, 0, min(opts.Limit, 64))
+	for rows.Next() {
+		d, err := scanDevice(rows)
+		if err != nil {
+			var pe *provisioning.Error
+			if errors.As(err, &pe) {
+				return nil, err
+			}
+			return nil, dbErr("list", err)
+		}
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, dbErr("list", err)
+	}
+	return out, nil
 }
 
 // Activate implements provisioning.Registry with one conditional UPDATE, so
