@@ -1,6 +1,19 @@
 // Package enroll is enrolment over HTTPS: the cloud's [Server] (an
 // http.Handler) and the device's [Client].
 //
+// # Pairing
+//
+// Before a device can enrol, the phone app of a logged-in patient asks the
+// cloud for a pairing payload: [PairingHandler] (POST /v1/pairings) checks
+// the patient session, the device (registered with a pairing key, not
+// revoked, unbound or bound to this patient) and the one-time nonce the
+// device offered, then issues a single-use enrolment token for exactly
+// that device and patient and returns it, with the Wi-Fi settings and the
+// broker and enrolment URLs, in a payload signed by the provisioning key
+// and encrypted to the device's pairing key. The phone relays it over BLE
+// (provisioning.SplitFrames); the device opens it with its
+// provisioning.PairingSession.
+//
 // # First enrolment
 //
 // The device holds an enrolment token from its pairing payload. It sends

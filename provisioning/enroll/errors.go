@@ -61,6 +61,9 @@ var codeSentinels = map[string]error{
 	CodeCSRInvalid:          provisioning.ErrInvalidCSR,
 	CodeCertificateRequired: provisioning.ErrRevoked,
 	CodeInternal:            ErrServer,
+	CodeUnauthenticated:     ErrUnauthenticated,
+	CodeDeviceBound:         ErrDeviceBound,
+	CodeNonceReplayed:       provisioning.ErrReplay,
 }
 
 func statusOf(code string) int {
@@ -71,9 +74,9 @@ func statusOf(code string) int {
 		return http.StatusRequestEntityTooLarge
 	case CodeRateLimited:
 		return http.StatusTooManyRequests
-	case CodeTokenInvalid, CodeTokenExpired, CodeCertificateRequired:
+	case CodeTokenInvalid, CodeTokenExpired, CodeCertificateRequired, CodeUnauthenticated:
 		return http.StatusUnauthorized
-	case CodeTokenReplayed:
+	case CodeTokenReplayed, CodeDeviceBound, CodeNonceReplayed:
 		return http.StatusConflict
 	case CodeDeviceMismatch, CodeUnknownDevice, CodeRevoked:
 		return http.StatusForbidden

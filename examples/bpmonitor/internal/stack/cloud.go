@@ -226,7 +226,6 @@ func StartCloud(ctx context.Context, cfg CloudConfig) (c *Cloud, err error) {
 	mux := http.NewServeMux()
 	mux.Handle(enroll.EnrollPath, enr)
 	mux.Handle(enroll.ReenrollPath, enr)
-	mux.HandleFunc("POST /v1/pairings", c.pairing)
 	mux.Handle("GET /ota/", otaHandler{c})
 	mux.Handle("/v1/", reg)
 	apiTLS, err := provisioning.NewServerTLSConfig(provisioning.ServerTLSConfig{Certificate: serverCert, ClientCAs: c.PKI.ClientCAs,
@@ -242,6 +241,18 @@ func StartCloud(ctx context.Context, cfg CloudConfig) (c *Cloud, err error) {
 		WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10,
 		ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn)}
 	c.APIURL = "https://" + ln.Addr().String()
+	// Pairing: the patient's silo session authenticates the phone; the
+	// payload names this API for enrolment.
+	pairing, err := enroll.NewPairingHandler(enroll.PairingHandlerConfig{Registry: c.Registry, Tokens: c.tokens,
+		Sealer: c.sealer, Authenticate: c.patientSession, BrokerURL: c.BrokerURL, EnrollmentURL: c.APIURL,
+		Logger: cfg.Logger, OnIssued: func(_ context.Context, dev iomt.DeviceID) {
+			st.Tell("cloud", "issued a single-use enrolment token and sealed a pairing payload for monitor %s", story.Short(dev))
+		}})
+	if err != nil {
+		_ = ln.Close()
+		return nil, err
+	}
+	mux.Handle("POST "+enroll.PairingPath, pairing)
 	if c.Releases, err = OpenReleases(filepath.Join(cfg.StateDir, "ota"), c.APIURL, st); err != nil {
 		_ = ln.Close()
 		return nil, err
@@ -417,88 +428,18 @@ func (h otaHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.c.Releases.Handler().ServeHTTP(w, r)
 }
 
-// pairingRequest is what the phone app sends to get a sealed pairing
-// payload for a monitor it found over Bluetooth.
-type pairingRequest struct {
-	Device     iomt.DeviceID `json:"device_id"`
-	Nonce      []byte        `json:"nonce"`
-	SSID       string        `json:"ssid"`
-	Passphrase string        `json:"passphrase"`
-	Security   string        `json:"security"`
-}
-
-type pairingResponse struct {
-	Sealed []byte `json:"sealed"`
-}
-
-// maxPairingRequest bounds the pairing request body.
-const maxPairingRequest = 4 << 10
-
-// pairing binds a monitor to the calling patient: the patient's silo
-// session authenticates the request, provisioning issues a single-use
-// enrolment token for exactly this device and patient, and the payload is
-// signed by the cloud and encrypted to the device's registered pairing key.
-func (c *Cloud) pairing(w http.ResponseWriter, r *http.Request) {
-	fail := func(code int, msg string) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(code)
-		_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"message": msg}})
-	}
-	tok, ok := bearerToken(r)
+// patientSession authenticates a pairing request by the patient's silo
+// session (bearer token).
+func (c *Cloud) patientSession(r *http.Request) (iomt.PatientID, error) {
+	tok, ok := enroll.BearerToken(r)
 	if !ok {
-		fail(http.StatusUnauthorized, "session required")
-		return
+		return iomt.PatientID{}, enroll.ErrUnauthenticated
 	}
 	pr, err := c.PHI.Silo.Session(r.Context(), tok, r.RemoteAddr)
-	if err != nil || pr.Patient.IsZero() {
-		fail(http.StatusUnauthorized, "a patient session is required")
-		return
-	}
-	var req pairingRequest
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxPairingRequest))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil || req.Device.IsZero() || len(req.Nonce) == 0 {
-		fail(http.StatusBadRequest, "device_id and nonce are required")
-		return
-	}
-	d, err := c.Registry.Lookup(r.Context(), req.Device)
-	if err != nil || d.PairingKey == nil {
-		fail(http.StatusNotFound, "unknown device")
-		return
-	}
-	if d.Status != provisioning.StatusProvisioned && d.Patient != iomt.PatientID(pr.Patient) {
-		fail(http.StatusConflict, "device is bound to another patient")
-		return
-	}
-	patient := iomt.PatientID(pr.Patient)
-	token, _, err := c.tokens.Issue(req.Device, patient)
 	if err != nil {
-		fail(http.StatusInternalServerError, "token")
-		return
+		return iomt.PatientID{}, err
 	}
-	sealed, err := c.sealer.Seal(provisioning.PairingPayload{
-		Device: req.Device, Nonce: req.Nonce, SSID: req.SSID, Passphrase: req.Passphrase,
-		Security: provisioning.WiFiSecurity(req.Security), Patient: patient, BrokerURL: c.BrokerURL,
-		EnrollmentURL: c.APIURL, EnrollmentToken: token, ExpiresMinutes: 10,
-	}, d.PairingKey)
-	if err != nil {
-		c.logger.Warn("pairing: seal failed", "device", req.Device.String(), "err", err)
-		fail(http.StatusBadRequest, "pairing payload refused")
-		return
-	}
-	c.cfg.Story.Tell("cloud", "issued a single-use enrolment token and sealed a pairing payload for monitor %s", story.Short(req.Device))
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	_ = json.NewEncoder(w).Encode(pairingResponse{Sealed: sealed})
-}
-
-func bearerToken(r *http.Request) (string, bool) {
-	h := r.Header.Get("Authorization")
-	const p = "Bearer "
-	if len(h) <= len(p) || h[:len(p)] != p || len(h) > 512 {
-		return "", false
-	}
-	return h[len(p):], true
+	return iomt.PatientID(pr.Patient), nil
 }
 
 // Registry is what the cloud needs of its device registry; the SDK's
