@@ -58,6 +58,10 @@ var (
 	ErrNoIdentity = errors.New("provisioning: no identity stored")
 	// ErrInvalidConfig reports a configuration that cannot work.
 	ErrInvalidConfig = errors.New("provisioning: invalid configuration")
+	// ErrUnknownPeer reports a client certificate that names neither a
+	// device nor a service, a service not admitted, or one of either kind
+	// issued by a CA not trusted for that kind.
+	ErrUnknownPeer = errors.New("provisioning: certificate names no admitted device or service")
 	// ErrFrameGap reports a BLE frame whose sequence number skips ahead.
 	ErrFrameGap = errors.New("provisioning: frame sequence gap")
 	// ErrFrameDuplicate reports a BLE frame whose sequence number was

@@ -4,8 +4,10 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/openiomt/sdk/iomt"
 	"github.com/openiomt/sdk/provisioning"
@@ -85,4 +87,30 @@ func ExampleTokenVerifier_Verify() {
 	// Output:
 	// true <nil>
 	// provisioning: enrolment token: sub: device identifier mismatch
+}
+
+// An operator CA issues the broker's server certificate and a client
+// certificate for the ingest service; IdentifyPeer tells the ingest
+// worker from devices.
+func ExampleCA_IssueServiceCertificate() {
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caCert, _ := provisioning.CreateRootCA(caKey, provisioning.CAOptions{Name: "Acme operator CA"})
+	ca, _ := provisioning.NewCA(caCert, caKey, nil, provisioning.CAConfig{Validity: 7 * 24 * time.Hour})
+
+	serverKey, _ := provisioning.GenerateKey(provisioning.ES256, nil)
+	server, _ := ca.IssueServerCertificate(serverKey.Public(), provisioning.ServerCertificateOptions{
+		DNSNames: []string{"broker.example.com"}})
+	fmt.Println(server[0].DNSNames, server[0].ExtKeyUsage[0] == x509.ExtKeyUsageServerAuth)
+
+	ingestKey, _ := provisioning.GenerateKey(provisioning.ES256, nil)
+	chain, _ := ca.IssueServiceCertificate(ingestKey.Public(), "ingest")
+	peer, err := provisioning.IdentifyPeer(chain[0])
+	fmt.Println(peer, chain[0].URIs[0], err)
+
+	_, err = ca.IssueServiceCertificate(ingestKey.Public(), "6f1c2d3e-4b5a-4c6d-8e7f-0a1b2c3d4e5f")
+	fmt.Println(errors.Is(err, provisioning.ErrInvalidConfig))
+	// Output:
+	// [broker.example.com] true
+	// service ingest urn:iomt:service:ingest <nil>
+	// true
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"slices"
 	"time"
 )
 
@@ -49,16 +50,49 @@ type ServerTLSConfig struct {
 	OptionalClientCert bool
 	// CheckTimeout bounds each revocation check; zero means 5 seconds.
 	CheckTimeout time.Duration
+	// ServiceCAs, when not empty, also admits service client certificates
+	// ([CA.IssueServiceCertificate]) that chain to one of these CAs and
+	// name one of Services — e.g. ingest workers at the broker. Device
+	// certificates must then chain to ClientCAs and service certificates
+	// to ServiceCAs, so a compromised service CA cannot mint devices nor
+	// the device CA services. Service certificates are not revocation
+	// checked (the registry knows devices only): keep them short-lived.
+	// Empty admits devices only.
+	ServiceCAs []*x509.Certificate
+	// Services lists the admitted service names; a service certificate
+	// naming any other is refused.
+	Services []string
 }
 
 // NewServerTLSConfig returns a TLS server configuration for the cloud side
 // (broker front end, ingest, enrolment): TLS 1.2 or later, client
 // certificates required and verified against ClientCAs, each naming a device
-// (CN and urn:uuid SAN) and passing the revocation check.
+// (CN and urn:uuid SAN) and passing the revocation check — or, with
+// ServiceCAs, naming an admitted service and verified against ServiceCAs.
+// Call [IdentifyPeer] on the verified leaf to learn which.
 func NewServerTLSConfig(cfg ServerTLSConfig) (*tls.Config, error) {
 	const op = "server TLS config"
 	if cfg.ClientCAs == nil || len(cfg.Certificate.Certificate) == 0 {
 		return nil, newErr(op, "", ErrInvalidConfig)
+	}
+	for _, s := range cfg.Services {
+		if !ValidServiceName(s) {
+			return nil, newErr(op, "services", ErrInvalidConfig)
+		}
+	}
+	clientCAs := cfg.ClientCAs
+	var servicePool *x509.CertPool
+	if len(cfg.ServiceCAs) > 0 {
+		servicePool = x509.NewCertPool()
+		clientCAs = cfg.ClientCAs.Clone()
+		for _, c := range cfg.ServiceCAs {
+			if c == nil || !c.IsCA {
+				return nil, newErr(op, "service CAs", ErrInvalidConfig)
+			}
+			servicePool.AddCert(c)
+			clientCAs.AddCert(c)
+		}
+		cfg.Services = slices.Clone(cfg.Services)
 	}
 	if cfg.CheckTimeout <= 0 {
 		cfg.CheckTimeout = 5 * time.Second
@@ -70,13 +104,44 @@ func NewServerTLSConfig(cfg ServerTLSConfig) (*tls.Config, error) {
 	return &tls.Config{
 		MinVersion:   tls.VersionTLS12,
 		Certificates: []tls.Certificate{cfg.Certificate},
-		ClientCAs:    cfg.ClientCAs,
+		ClientCAs:    clientCAs,
 		ClientAuth:   auth,
 		VerifyConnection: func(cs tls.ConnectionState) error {
 			if len(cs.PeerCertificates) == 0 {
 				return nil // only reachable with OptionalClientCert
 			}
 			leaf := cs.PeerCertificates[0]
+			if servicePool == nil {
+				if _, err := DeviceIDFromCertificate(leaf); err != nil {
+					return err
+				}
+			} else {
+				// The handshake verified the chain against the union of
+				// both kinds of CA; verify it again against the CAs of
+				// the kind the leaf claims to be.
+				peer, err := IdentifyPeer(leaf)
+				if err != nil {
+					return err
+				}
+				roots := cfg.ClientCAs
+				if peer.IsService() {
+					if !slices.Contains(cfg.Services, peer.Service) {
+						return newErr(op, "service", ErrUnknownPeer)
+					}
+					roots = servicePool
+				}
+				inter := x509.NewCertPool()
+				for _, c := range cs.PeerCertificates[1:] {
+					inter.AddCert(c)
+				}
+				if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter,
+					KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+					return newErr(op, "issuer", ErrUnknownPeer)
+				}
+				if peer.IsService() {
+					return nil
+				}
+			}
 			device, err := DeviceIDFromCertificate(leaf)
 			if err != nil {
 				return err
