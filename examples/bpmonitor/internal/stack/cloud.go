@@ -167,11 +167,14 @@ func StartCloud(ctx context.Context, cfg CloudConfig) (c *Cloud, err error) {
 			return nil, err
 		}
 	} else {
+		brokerTLS, err := c.PKI.BrokerTLS(serverCert, "ingest")
+		if err != nil {
+			return nil, err
+		}
 		c.Broker, err = broker.Start(broker.Config{
-			Addr: cfg.BrokerListen,
-			TLS: &tls.Config{Certificates: []tls.Certificate{serverCert}, ClientAuth: tls.RequireAndVerifyClientCert,
-				ClientCAs: c.PKI.ClientCAs, MinVersion: tls.VersionTLS12},
-			Identify: c.PKI.Identify("ingest"),
+			Addr:     cfg.BrokerListen,
+			TLS:      brokerTLS,
+			Identify: c.PKI.Identify,
 			Admit:    c.admit,
 			Logger:   cfg.Logger,
 			OnRefused: func(r broker.Refusal) {
@@ -228,7 +231,7 @@ func StartCloud(ctx context.Context, cfg CloudConfig) (c *Cloud, err error) {
 	mux.Handle(enroll.ReenrollPath, enr)
 	mux.Handle("GET /ota/", otaHandler{c})
 	mux.Handle("/v1/", reg)
-	apiTLS, err := provisioning.NewServerTLSConfig(provisioning.ServerTLSConfig{Certificate: serverCert, ClientCAs: c.PKI.ClientCAs,
+	apiTLS, err := provisioning.NewServerTLSConfig(provisioning.ServerTLSConfig{Certificate: serverCert, ClientCAs: c.PKI.DeviceCAs,
 		Revocation: c.Registry, OptionalClientCert: true})
 	if err != nil {
 		return nil, err

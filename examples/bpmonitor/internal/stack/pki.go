@@ -3,13 +3,10 @@ package stack
 import (
 	"crypto"
 	"crypto/ecdsa"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -26,21 +23,21 @@ import (
 //     certificates on enrolment;
 //   - the provisioning key (ECDSA P-256), which signs enrolment tokens and
 //     pairing payloads; its public half is baked into device firmware;
-//   - an operator CA standing in for the cloud operator's own PKI, which
-//     issues the TLS server certificate of the broker and APIs and the
-//     client certificates of cloud services (ingest). The SDK issues device
-//     certificates only; in production these come from the operator's
-//     enterprise PKI or ACME.
+//   - an operator CA (also a provisioning.CA) standing in for the cloud
+//     operator's own PKI, which issues the TLS server certificate of the
+//     broker and APIs and the client certificates of cloud services
+//     (ingest). In production the server certificate may as well come
+//     from the operator's enterprise PKI or ACME.
 type PKI struct {
-	DeviceCA        *provisioning.CA
+	DeviceCA *provisioning.CA
+	// OperatorCA issues server and service certificates.
+	OperatorCA      *provisioning.CA
 	ProvisioningKey *ecdsa.PrivateKey
-	operatorCert    *x509.Certificate
-	operatorKey     crypto.Signer
 	dir             string
 	// ServerRoots verifies the cloud's TLS servers (the operator CA).
 	ServerRoots *x509.CertPool
-	// ClientCAs verifies clients of the broker: devices and services.
-	ClientCAs *x509.CertPool
+	// DeviceCAs verifies device client certificates (the device CA only).
+	DeviceCAs *x509.CertPool
 }
 
 // Files in the PKI directory that devices need ("baked into firmware").
@@ -74,6 +71,10 @@ func LoadOrCreatePKI(dir string) (*PKI, error) {
 	if err != nil {
 		return nil, err
 	}
+	op, err := provisioning.NewCA(opCert, opKey, nil, provisioning.CAConfig{Validity: 7 * 24 * time.Hour})
+	if err != nil {
+		return nil, err
+	}
 	provKey, err := loadOrCreateKey(filepath.Join(dir, "provisioning.key"))
 	if err != nil {
 		return nil, err
@@ -89,18 +90,26 @@ func LoadOrCreatePKI(dir string) (*PKI, error) {
 	if err := provisioning.WriteFileAtomic(filepath.Join(dir, ProvisioningPubFile), pemBlock("PUBLIC KEY", pubDER), 0o644); err != nil {
 		return nil, err
 	}
-	p := &PKI{dir: dir, DeviceCA: ca, ProvisioningKey: ek, operatorCert: opCert, operatorKey: opKey,
-		ServerRoots: x509.NewCertPool(), ClientCAs: x509.NewCertPool()}
+	p := &PKI{dir: dir, DeviceCA: ca, OperatorCA: op, ProvisioningKey: ek,
+		ServerRoots: x509.NewCertPool(), DeviceCAs: x509.NewCertPool()}
 	p.ServerRoots.AddCert(opCert)
-	p.ClientCAs.AddCert(devCert)
-	p.ClientCAs.AddCert(opCert)
+	p.DeviceCAs.AddCert(devCert)
 	return p, nil
 }
 
 // ServerCertificate issues a fresh TLS server certificate for 127.0.0.1,
 // ::1 and localhost, valid for a week.
 func (p *PKI) ServerCertificate() (tls.Certificate, error) {
-	return p.leaf("bpmonitor cloud", x509.ExtKeyUsageServerAuth, true)
+	key, err := provisioning.GenerateKey(provisioning.ES256, nil)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	chain, err := p.OperatorCA.IssueServerCertificate(key.Public(), provisioning.ServerCertificateOptions{
+		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}})
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return provisioning.NewTLSCertificate(key, chain)
 }
 
 // Files WriteBrokerTLS writes into the PKI directory for an external broker.
@@ -123,7 +132,7 @@ func (p *PKI) WriteBrokerTLS(server tls.Certificate) error {
 		return err
 	}
 	for name, b := range map[string][]byte{
-		BrokerCAFile:   provisioning.MarshalCertificatesPEM([]*x509.Certificate{p.DeviceCA.Certificate(), p.operatorCert}),
+		BrokerCAFile:   provisioning.MarshalCertificatesPEM([]*x509.Certificate{p.DeviceCA.Certificate(), p.OperatorCA.Certificate()}),
 		BrokerCertFile: provisioning.MarshalCertificatesPEM([]*x509.Certificate{leaf}),
 		BrokerKeyFile:  keyPEM,
 	} {
@@ -134,61 +143,35 @@ func (p *PKI) WriteBrokerTLS(server tls.Certificate) error {
 	return nil
 }
 
-// ServiceCertificate issues a client certificate naming a cloud service
-// (the broker maps its common name to a service identity).
+// ServiceCertificate issues a client certificate for a cloud service
+// (provisioning's service certificate: CN and urn:iomt:service SAN).
 func (p *PKI) ServiceCertificate(name string) (tls.Certificate, error) {
-	return p.leaf(name, x509.ExtKeyUsageClientAuth, false)
-}
-
-func (p *PKI) leaf(cn string, usage x509.ExtKeyUsage, server bool) (tls.Certificate, error) {
 	key, err := provisioning.GenerateKey(provisioning.ES256, nil)
 	if err != nil {
 		return tls.Certificate{}, err
 	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	chain, err := p.OperatorCA.IssueServiceCertificate(key.Public(), name)
 	if err != nil {
 		return tls.Certificate{}, err
 	}
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber: serial, Subject: pkix.Name{CommonName: cn, Organization: []string{"bpmonitor demo operator"}},
-		NotBefore: now.Add(-5 * time.Minute), NotAfter: now.Add(7 * 24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
-	}
-	if server {
-		tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}
-		tmpl.DNSNames = []string{"localhost"}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.operatorCert, key.Public(), p.operatorKey)
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	return tls.Certificate{Certificate: [][]byte{der, p.operatorCert.Raw}, PrivateKey: key, Leaf: leaf}, nil
+	return provisioning.NewTLSCertificate(key, chain)
 }
 
-// Identify maps a broker client certificate to an identity: certificates
-// from the operator CA are services named by their common name; all others
-// (from the device CA) are devices named by their urn:uuid SAN.
-func (p *PKI) Identify(services ...string) func(*x509.Certificate) (broker.Identity, error) {
-	return func(cert *x509.Certificate) (broker.Identity, error) {
-		if cert.CheckSignatureFrom(p.operatorCert) == nil {
-			for _, s := range services {
-				if cert.Subject.CommonName == s {
-					return broker.Identity{Service: s}, nil
-				}
-			}
-			return broker.Identity{}, broker.ErrUnknownIdentity
-		}
-		id, err := provisioning.DeviceIDFromCertificate(cert)
-		if err != nil {
-			return broker.Identity{}, fmt.Errorf("%w: %w", broker.ErrUnknownIdentity, err)
-		}
-		return broker.Identity{Device: id}, nil
+// BrokerTLS returns the embedded broker's TLS configuration: devices from
+// the device CA, and the given services from the operator CA only.
+func (p *PKI) BrokerTLS(server tls.Certificate, services ...string) (*tls.Config, error) {
+	return provisioning.NewServerTLSConfig(provisioning.ServerTLSConfig{Certificate: server, ClientCAs: p.DeviceCAs,
+		ServiceCAs: []*x509.Certificate{p.OperatorCA.Certificate()}, Services: services})
+}
+
+// Identify maps a broker client certificate, verified by [PKI.BrokerTLS],
+// to the device or service it names.
+func (p *PKI) Identify(cert *x509.Certificate) (broker.Identity, error) {
+	peer, err := provisioning.IdentifyPeer(cert)
+	if err != nil {
+		return broker.Identity{}, fmt.Errorf("%w: %w", broker.ErrUnknownIdentity, err)
 	}
+	return broker.Identity{Device: peer.Device, Service: peer.Service}, nil
 }
 
 func loadOrCreateKey(path string) (crypto.Signer, error) {

@@ -48,7 +48,7 @@ func TestSplitModeMosquittoPostgres(t *testing.T) {
 	leaf, _ := x509.ParseCertificate(srv.Certificate[0])
 	certFile := write("server.pem", provisioning.MarshalCertificatesPEM([]*x509.Certificate{leaf}))
 	keyFile := write("server.key", keyPEM)
-	caFile := write("ca.pem", provisioning.MarshalCertificatesPEM([]*x509.Certificate{pki.DeviceCA.Certificate(), pki.operatorCert}))
+	caFile := write("ca.pem", provisioning.MarshalCertificatesPEM([]*x509.Certificate{pki.DeviceCA.Certificate(), pki.OperatorCA.Certificate()}))
 	m := testenv.StartMosquitto(t, testenv.MosquittoConfig{CAFile: caFile, CertFile: certFile, KeyFile: keyFile, RequireCertificate: true})
 
 	var out syncBuf
