@@ -190,7 +190,7 @@ func StartCloud(ctx context.Context, cfg CloudConfig) (c *Cloud, err error) {
 	// Ingest: verify with the registry's keys (the registry is the
 	// telemetry.KeyResolver, so revoking a device stops its telemetry at
 	// once), store, ack after commit.
-	v, err := telemetry.NewVerifier(telemetry.VerifierConfig{Keys: c.Registry, MaxAge: cfg.MaxReadingAge})
+	v, err := c.TelemetryVerifier()
 	if err != nil {
 		return nil, err
 	}
@@ -277,6 +277,13 @@ func StartCloud(ctx context.Context, cfg CloudConfig) (c *Cloud, err error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// TelemetryVerifier returns the verifier ingest uses: keys resolved from
+// the device registry on every envelope (no cache), so a revoked device's
+// telemetry is refused from the next envelope on.
+func (c *Cloud) TelemetryVerifier() (*telemetry.Verifier, error) {
+	return telemetry.NewVerifier(telemetry.VerifierConfig{Keys: c.Registry, MaxAge: c.cfg.MaxReadingAge})
 }
 
 // tellStored tells one story line per device of a committed batch.
