@@ -18,7 +18,8 @@
 //     credentials, patient UUID, broker and enrolment URLs, token, nonce —
 //     signed with the provisioning key (JWS ES256) and encrypted to the
 //     device's pairing key (JWE ECDH-ES+A256KW / A256GCM) with a
-//     [PairingSealer]. The phone relays it, split by [SplitFrames] over the
+//     [PairingSealer] (served to logged-in patients' phones by
+//     provisioning/enroll.PairingHandler). The phone relays it, split by [SplitFrames] over the
 //     negotiated MTU; the device reassembles it ([Reassembler]), decrypts
 //     and verifies it (signature, audience, nonce, expiry) and stores the
 //     patient UUID in its [IdentityStore].
@@ -38,6 +39,17 @@
 //  7. Revocation and decommissioning ([Registry.Revoke],
 //     [Registry.Decommission]) stop the device's enrolment, connections
 //     and telemetry at once; decommissioning removes the patient binding.
+//
+// # Cloud certificates and fleet listing
+//
+// The same [CA] type also issues the cloud's own certificates: TLS server
+// certificates for the broker and APIs ([CA.IssueServerCertificate]) and
+// client certificates for cloud services such as ingest workers
+// ([CA.IssueServiceCertificate]), shaped so that a service certificate can
+// never pass as a device nor a device certificate as a service
+// ([IdentifyPeer]). [NewServerTLSConfig] with ServiceCAs admits both, each
+// only from its own CAs. Fleet views page through a registry with
+// [DeviceLister].
 //
 // # What this closes that claim-based schemes leave open
 //
