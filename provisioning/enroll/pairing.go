@@ -192,14 +192,24 @@ func BearerToken(r *http.Request) (string, bool) {
 	return h[len(p):], true
 }
 
-// pairingRequest is the wire format of a pairing request. []byte fields are
-// standard base64 in JSON.
-type pairingRequest struct {
-	Device     iomt.DeviceID `json:"device_id"`
-	Nonce      []byte        `json:"nonce"`
-	SSID       string        `json:"ssid"`
-	Passphrase string        `json:"passphrase"`
-	Security   string        `json:"security"`
+// PairingRequest is the body of a pairing request, sent by the phone app
+// ([Client.RequestPairing]) and read by [PairingHandler]. Nonce is standard
+// base64 in JSON. It holds the Wi-Fi passphrase, so it implements
+// slog.LogValuer to log the device only.
+type PairingRequest struct {
+	// Device is the monitor's UUID, read over Bluetooth.
+	Device iomt.DeviceID `json:"device_id"`
+	// Nonce is the one-time nonce of the device's pairing session.
+	Nonce []byte `json:"nonce"`
+	// SSID, Passphrase and Security configure the device's Wi-Fi.
+	SSID       string                    `json:"ssid"`
+	Passphrase string                    `json:"passphrase"`
+	Security   provisioning.WiFiSecurity `json:"security"`
+}
+
+// LogValue implements slog.LogValuer without the Wi-Fi settings or nonce.
+func (p PairingRequest) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("device", p.Device.String()))
 }
 
 type pairingResponse struct {
@@ -213,8 +223,8 @@ type pairingFailure struct {
 }
 
 // decodePairingRequest parses a body already bounded by the caller.
-func decodePairingRequest(body []byte) (pairingRequest, *pairingFailure) {
-	var req pairingRequest
+func decodePairingRequest(body []byte) (PairingRequest, *pairingFailure) {
+	var req PairingRequest
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
@@ -298,7 +308,7 @@ func (h *PairingHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	sealed, err := h.cfg.Sealer.Seal(provisioning.PairingPayload{
 		Device: req.Device, Nonce: req.Nonce, SSID: req.SSID, Passphrase: req.Passphrase,
-		Security: provisioning.WiFiSecurity(req.Security), Patient: patient, BrokerURL: h.cfg.BrokerURL,
+		Security: req.Security, Patient: patient, BrokerURL: h.cfg.BrokerURL,
 		EnrollmentURL: h.cfg.EnrollmentURL, EnrollmentToken: token, IssuedAt: now, ExpiresMinutes: h.ttlMin,
 	}, d.PairingKey)
 	if err != nil {

@@ -431,3 +431,58 @@ func claimsSerial() *big.Int {
 	}
 	return n.Add(n, big.NewInt(1))
 }
+
+func TestRequestPairingClient(t *testing.T) {
+	f := newPairingFixture(t, nil)
+	srv := httptest.NewTLSServer(f.handler)
+	defer srv.Close()
+	hc := srv.Client()
+	defer hc.CloseIdleConnections()
+	c := &enroll.Client{BaseURL: srv.URL, HTTPClient: hc}
+	ctx := context.Background()
+	dev, opener := f.monitor(t)
+	bearer, pat := f.patient(t)
+	sess, _ := opener.NewSession(nil)
+	req := enroll.PairingRequest{Device: dev, Nonce: sess.Nonce(), SSID: testSSID, Passphrase: testPassphrase, Security: provisioning.WiFiWPA2}
+	sealed, err := c.RequestPairing(ctx, bearer, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err := sess.Open(sealed); err != nil || p.Patient != pat {
+		t.Fatalf("open: %v", err)
+	}
+	var e *enroll.Error
+	if _, err := c.RequestPairing(ctx, bearer, req); !errors.Is(err, provisioning.ErrReplay) || !errors.As(err, &e) || e.Status != http.StatusConflict {
+		t.Fatalf("replay: %v", err)
+	}
+	if _, err := c.RequestPairing(ctx, "forged", req); !errors.Is(err, enroll.ErrUnauthenticated) {
+		t.Fatalf("forged session: %v", err)
+	}
+	if err := f.reg.Activate(ctx, provisioning.Enrollment{Device: dev, Patient: pat, PublicKey: &mustKey(t).PublicKey,
+		CertSerial: claimsSerial(), CertNotAfter: f.clock.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	mallory, _ := f.patient(t)
+	req.Nonce = bytes.Repeat([]byte{5}, 16)
+	_, err = c.RequestPairing(ctx, mallory, req)
+	if !errors.Is(err, enroll.ErrDeviceBound) {
+		t.Fatalf("other patient's device: %v", err)
+	}
+	if strings.Contains(err.Error(), testPassphrase) {
+		t.Fatal("error echoes the passphrase")
+	}
+	plain := &enroll.Client{BaseURL: strings.Replace(srv.URL, "https", "http", 1), HTTPClient: hc}
+	if _, err := plain.RequestPairing(ctx, bearer, req); err == nil {
+		t.Fatal("Wi-Fi passphrase sent over plain HTTP")
+	}
+	if got := slogValue(req); strings.Contains(got, testPassphrase) || strings.Contains(got, testSSID) {
+		t.Fatalf("PairingRequest logs its secrets: %s", got)
+	}
+}
+
+// slogValue renders v as a JSON log line.
+func slogValue(v any) string {
+	var b bytes.Buffer
+	slog.New(slog.NewJSONHandler(&b, nil)).Info("x", "v", v)
+	return b.String()
+}

@@ -20,6 +20,7 @@ import (
 	"github.com/openiomt/sdk/iomt"
 	"github.com/openiomt/sdk/phisilo"
 	"github.com/openiomt/sdk/provisioning"
+	"github.com/openiomt/sdk/provisioning/enroll"
 )
 
 // BLEMTU is the ATT MTU the simulated phone negotiates with the monitor.
@@ -147,21 +148,20 @@ func (a *App) Share(ctx context.Context, grantee string, role phisilo.Role, sect
 }
 
 // Pair pairs dev with the logged-in patient: the monitor's nonce goes to the
-// cloud, the sealed payload comes back and travels to the monitor in BLE
+// cloud (enroll.Client.RequestPairing), the sealed payload comes back and travels to the monitor in BLE
 // frames of at most BLEMTU bytes.
 func (a *App) Pair(ctx context.Context, dev Device, ssid, passphrase string) error {
 	nonce, err := dev.StartPairing()
 	if err != nil {
 		return err
 	}
-	var out struct {
-		Sealed []byte `json:"sealed"`
-	}
-	if err := a.call(ctx, "POST", "/v1/pairings", map[string]any{"device_id": dev.Device(), "nonce": nonce,
-		"ssid": ssid, "passphrase": passphrase, "security": "wpa2-psk"}, &out); err != nil {
+	c := &enroll.Client{BaseURL: a.api, HTTPClient: a.hc}
+	sealed, err := c.RequestPairing(ctx, a.token, enroll.PairingRequest{Device: dev.Device(), Nonce: nonce,
+		SSID: ssid, Passphrase: passphrase, Security: provisioning.WiFiWPA2})
+	if err != nil {
 		return err
 	}
-	frames, err := provisioning.SplitFrames(out.Sealed, BLEMTU)
+	frames, err := provisioning.SplitFrames(sealed, BLEMTU)
 	if err != nil {
 		return err
 	}

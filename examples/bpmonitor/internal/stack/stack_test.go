@@ -14,6 +14,7 @@ import (
 	"github.com/openiomt/sdk/examples/bpmonitor/internal/portal"
 	"github.com/openiomt/sdk/examples/bpmonitor/internal/story"
 	"github.com/openiomt/sdk/phisilo"
+	"github.com/openiomt/sdk/provisioning/enroll"
 	"github.com/openiomt/sdk/telemetry/store"
 )
 
@@ -117,8 +118,8 @@ func TestImpersonationPairingAnotherPatientsMonitor(t *testing.T) {
 	}
 	defer d.Close(context.Background())
 	mallory := phone.New(c.APIURL, c.PKI.ServerRoots, "phone mallory", nil)
-	var apiErr *phone.APIError
-	if err := mallory.Pair(ctx, d.Monitors[0], "x", "yyyyyyyy"); !errors.As(err, &apiErr) || apiErr.Status != http.StatusUnauthorized {
+	var apiErr *enroll.Error
+	if err := mallory.Pair(ctx, d.Monitors[0], "x", "yyyyyyyy"); !errors.Is(err, enroll.ErrUnauthenticated) || !errors.As(err, &apiErr) || apiErr.Status != http.StatusUnauthorized {
 		t.Fatalf("pairing without a session: %v", err)
 	}
 	if _, err := mallory.Register(ctx, phisilo.Record{Name: phisilo.Name{Given: "Mallory"}}, "mallory", "correct horse battery"); err != nil {
@@ -127,7 +128,7 @@ func TestImpersonationPairingAnotherPatientsMonitor(t *testing.T) {
 	if err := mallory.Login(ctx, "mallory", "correct horse battery"); err != nil {
 		t.Fatal(err)
 	}
-	if err := mallory.Pair(ctx, d.Monitors[0], "x", "yyyyyyyy"); !errors.As(err, &apiErr) || apiErr.Status != http.StatusConflict {
+	if err := mallory.Pair(ctx, d.Monitors[0], "x", "yyyyyyyy"); !errors.Is(err, enroll.ErrDeviceBound) || !errors.As(err, &apiErr) || apiErr.Status != http.StatusConflict {
 		t.Fatalf("pairing another patient's monitor: %v", err)
 	}
 	if d.Monitors[0].Patient() != d.PatientID(0) || d.PatientID(0).IsZero() {
