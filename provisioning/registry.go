@@ -198,9 +198,10 @@ func (o ListOptions) Normalize() (ListOptions, error) {
 // provisioning/registry/registrytest checks any registry that does.
 //
 // Listing is keyset-paginated in ascending order of the device UUID's
-// canonical string: a page is stable under concurrent registration (a new
-// device appears in a later page or not at all, never twice) and costs the
-// same at any depth. Records are as [Registry.Lookup] returns them.
+// canonical string: following the cursor never lists a device twice, even
+// while devices are being registered, and the SQL registries answer each
+// page from the primary-key index, whatever its depth. Records are as
+// [Registry.Lookup] returns them.
 type DeviceLister interface {
 	// List returns up to opts.Limit devices after opts.After matching
 	// the filters, in ascending ID order. An empty page means the end.
