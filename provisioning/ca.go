@@ -30,7 +30,8 @@ const clockSkew = 5 * time.Minute
 // CAConfig configures a [CA]. The zero value issues 30-day certificates using
 // time.Now and crypto/rand.
 type CAConfig struct {
-	// Validity of issued device certificates; zero means
+	// Validity of issued device certificates, and of server and service
+	// certificates unless their options say otherwise; zero means
 	// DefaultCertificateValidity. It must not exceed MaxCertificateValidity.
 	Validity time.Duration
 	// Now returns the current time; nil means time.Now.

@@ -172,8 +172,12 @@ func TestServiceNameLookingLikeDeviceRefused(t *testing.T) {
 		}
 	}
 	if _, err := provisioning.NewServerTLSConfig(provisioning.ServerTLSConfig{Certificate: p.server, ClientCAs: p.deviceRoots,
-		Services: []string{dev.String()}}); !errors.Is(err, provisioning.ErrInvalidConfig) {
+		ServiceCAs: []*x509.Certificate{p.operator.Certificate()}, Services: []string{dev.String()}}); !errors.Is(err, provisioning.ErrInvalidConfig) {
 		t.Fatalf("UUID as an admitted service: %v", err)
+	}
+	if _, err := provisioning.NewServerTLSConfig(provisioning.ServerTLSConfig{Certificate: p.server, ClientCAs: p.deviceRoots,
+		Services: []string{"ingest"}}); !errors.Is(err, provisioning.ErrInvalidConfig) {
+		t.Fatalf("services without service CAs: %v", err)
 	}
 }
 

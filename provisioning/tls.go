@@ -80,6 +80,9 @@ func NewServerTLSConfig(cfg ServerTLSConfig) (*tls.Config, error) {
 			return nil, newErr(op, "services", ErrInvalidConfig)
 		}
 	}
+	if len(cfg.Services) > 0 && len(cfg.ServiceCAs) == 0 {
+		return nil, newErr(op, "service CAs", ErrInvalidConfig) // services named, none could be admitted
+	}
 	clientCAs := cfg.ClientCAs
 	var servicePool *x509.CertPool
 	if len(cfg.ServiceCAs) > 0 {
