@@ -135,6 +135,8 @@ type Monitor struct {
 	// enrolToken is the single-use token from the pairing payload, kept
 	// in memory only until enrolment.
 	enrolToken string
+	// tried lists the campaigns CheckForUpdates ran in this process.
+	tried map[string]bool
 }
 
 // Open loads the device in cfg.Dir.
