@@ -198,7 +198,8 @@ func runCloud(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	}()
 	st := storyPrinter(o, stdout)
 	c, err := stack.StartCloud(ctx, stack.CloudConfig{StateDir: o.State, BrokerListen: o.BrokerListen, BrokerURL: o.BrokerURL,
-		APIListen: o.APIListen, Postgres: o.Postgres, IdleTimeout: o.IdleTimeout, Story: st, Logger: logger(stderr)})
+		APIListen: o.APIListen, Postgres: o.Postgres, IdleTimeout: o.IdleTimeout, PasswordIterations: o.passwordIterations,
+		Story: st, Logger: logger(stderr)})
 	if err != nil {
 		return err
 	}
@@ -221,6 +222,11 @@ func runCloud(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	}
 	if len(have) < o.Devices {
 		if _, err := c.Manufacture(ctx, o.Devices-len(have)); err != nil {
+			return err
+		}
+	}
+	if o.onCloud != nil {
+		if err := o.onCloud(c); err != nil {
 			return err
 		}
 	}

@@ -105,6 +105,9 @@ type Config struct {
 	// (the example points it at a drop-out proxy). TLS still verifies the
 	// broker's certificate.
 	BrokerAddr string
+	// APIURL, when set, is the cloud API origin for update checks instead
+	// of the enrolment URL from pairing (a cloud that moved).
+	APIURL string
 	// Profile and Rand drive the simulated cuff.
 	Profile sim.Profile
 	Rand    *rand.Rand

@@ -206,6 +206,9 @@ type Offer struct {
 func (m *Monitor) CheckForUpdates(ctx context.Context) (map[string]ota.UpdateState, error) {
 	m.mu.Lock()
 	base := m.id.EnrollmentURL
+	if m.cfg.APIURL != "" {
+		base = m.cfg.APIURL
+	}
 	enrolled := len(m.id.Chain) > 0
 	m.mu.Unlock()
 	if !enrolled || base == "" {

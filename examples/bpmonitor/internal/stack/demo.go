@@ -107,12 +107,12 @@ type Demo struct {
 
 // StartDemo manufactures and pairs monitors, uploads their stored readings
 // and starts taking live readings until Close.
-func StartDemo(ctx context.Context, cfg DemoConfig) (d *Demo, err error) {
+func StartDemo(ctx context.Context, cfg DemoConfig) (_ *Demo, err error) {
 	if cfg.History == 0 {
 		cfg.History = 28
 	}
 	st := cfg.Story
-	d = &Demo{story: st}
+	d := &Demo{story: st}
 	defer func() {
 		if err != nil {
 			_ = d.Close(context.Background())
@@ -134,7 +134,7 @@ func StartDemo(ctx context.Context, cfg DemoConfig) (d *Demo, err error) {
 			prof = patients[i].Profile
 		}
 		m, err := monitor.Open(ctx, monitor.Config{
-			Dir: dir, ServerRoots: cfg.ServerRoots, ProvisioningKey: cfg.ProvisioningKey, BrokerAddr: px.Addr(),
+			Dir: dir, ServerRoots: cfg.ServerRoots, ProvisioningKey: cfg.ProvisioningKey, BrokerAddr: px.Addr(), APIURL: cfg.APIURL,
 			Profile: prof, Rand: rand.New(rand.NewPCG(cfg.Seed, uint64(i))), Story: st,
 			Name: fmt.Sprintf("monitor %d", i+1),
 		})
@@ -199,9 +199,7 @@ func StartDemo(ctx context.Context, cfg DemoConfig) (d *Demo, err error) {
 		cfg.CheckUpdates = true
 	}
 	if cfg.CheckUpdates {
-		if err := d.otaRound(ctx); err != nil {
-			return nil, fmt.Errorf("ota: %w", err)
-		}
+		d.otaRound(ctx)
 	}
 	lctx, cancel := context.WithCancel(context.Background())
 	d.cancel = cancel
@@ -281,14 +279,15 @@ func (d *Demo) live(ctx context.Context, m *monitor.Monitor, px *netsim.Proxy, i
 
 // otaRound lets each paired monitor ask the cloud for its offers and
 // install them in order (see DemoReleases: 1.1.0 is committed, the tampered
-// 1.1.1 and the 1.0.5 downgrade are refused and reported).
-func (d *Demo) otaRound(ctx context.Context) error {
+// 1.1.1 and the 1.0.5 downgrade are refused and reported). A failed check
+// (cloud unreachable) is told; the monitor keeps measuring and, with
+// OTAPoll, asks again later.
+func (d *Demo) otaRound(ctx context.Context) {
 	for _, m := range d.Monitors[:len(d.Patients)] {
-		if _, err := m.CheckForUpdates(ctx); err != nil {
-			return fmt.Errorf("%s: %w", m.Name(), err)
+		if _, err := m.CheckForUpdates(ctx); err != nil && ctx.Err() == nil {
+			d.story.Tell(m.Name(), "update check failed (will retry): %v", err)
 		}
 	}
-	return nil
 }
 
 // pollUpdates repeats the update check every interval until ctx ends; a
