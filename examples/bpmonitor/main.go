@@ -120,6 +120,12 @@ type options struct {
 	Interval     time.Duration
 	IdleTimeout  time.Duration
 	Quiet        bool
+	// PublishReleases (cloud) publishes the demo releases at start-up;
+	// OTA and OTAPoll (device) ask the cloud for offered releases after
+	// pairing and then every OTAPoll.
+	PublishReleases bool
+	OTA             bool
+	OTAPoll         time.Duration
 
 	// For tests: PBKDF2 iterations (zero: phisilo's default), cuff history
 	// (zero: 28) and a hook run once the cloud is up.
@@ -180,6 +186,7 @@ PostgreSQL; otherwise in SQLite files in the state directory.`,
 	f.StringVar(&o.State, "state", "bpmonitor-state", "state directory (CA, keys, SQLite files)")
 	f.IntVar(&o.Devices, "devices", 3, "monitors the factory manufactures into the state directory")
 	f.DurationVar(&o.IdleTimeout, "idle-timeout", o.IdleTimeout, "portal session idle timeout (the portal command reads sessions from the same silo)")
+	f.BoolVar(&o.PublishReleases, "publish-releases", true, "publish the demo firmware releases at start-up (1.1.0; 1.1.1 from a tampered mirror; 1.0.5, a downgrade), each as a campaign for 100% of the fleet; campaigns already in the state directory are kept")
 	return cmd
 }
 
@@ -191,7 +198,13 @@ func newDeviceCmd(stdout, stderr io.Writer) *cobra.Command {
 		Long: `device runs simulated blood-pressure monitors. Each has its own keys and
 identity in the state directory, is paired by the simulated phone app
 through the registration API, enrols for its certificate, and publishes
-signed readings over mutual-TLS MQTT v5.`,
+signed readings over mutual-TLS MQTT v5.
+
+With --ota (the default) each monitor then asks the cloud's OTA endpoint,
+with its device certificate, which releases it is offered, and installs
+them as in the all-in-one mode: verify, write the inactive slot, trial boot,
+commit; a tampered release and a downgrade are refused. Outcomes are
+reported on iomt/v1/{device}/ota/status.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runDevices(cmd.Context(), o, stdout, stderr)
@@ -204,6 +217,8 @@ signed readings over mutual-TLS MQTT v5.`,
 	f.DurationVar(&o.Interval, "interval", time.Second, "time between readings of each monitor (the rate)")
 	f.StringVar(&o.State, "state", "bpmonitor-state", "state directory (shared with cloud for the CA certificate)")
 	f.BoolVar(&o.Quiet, "quiet", false, "do not print the story")
+	f.BoolVar(&o.OTA, "ota", true, "after pairing, ask the cloud for offered firmware releases and install them (verify, inactive slot, trial boot, commit; refuse tampered or downgraded ones)")
+	f.DurationVar(&o.OTAPoll, "ota-poll", time.Minute, "ask for offered releases again this often while running; 0 asks only once")
 	return cmd
 }
 

@@ -29,6 +29,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"--no-such-flag"},
 		{"extra-argument"},
 		{"device", "--count", "0"},
+		{"device", "--ota-poll", "-1s"},
 	} {
 		var out, errOut bytes.Buffer
 		if code := run(context.Background(), args, &out, &errOut); code != exitUsage {

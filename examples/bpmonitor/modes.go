@@ -129,6 +129,11 @@ func startAll(ctx context.Context, o *options, st *story.Printer, stderr io.Writ
 			return nil, err
 		}
 	}
+	// The release side publishes its demo releases; the monitors ask for
+	// their offers after pairing, exactly as in the split mode.
+	if err := c.Releases.PublishDemo(ctx); err != nil {
+		return nil, err
+	}
 	dirs, err := existingDevices(dir)
 	if err != nil {
 		return nil, err
@@ -141,7 +146,7 @@ func startAll(ctx context.Context, o *options, st *story.Printer, stderr io.Writ
 		dirs = append(dirs, more...)
 	}
 	d, err := stack.StartDemo(ctx, stack.DemoConfig{APIURL: c.APIURL, BrokerURL: c.BrokerURL, ServerRoots: c.PKI.ServerRoots,
-		ProvisioningKey: c.PKI.ProvisioningKey.Public(), DeviceDirs: dirs, Interval: o.Interval, DropOuts: true, Releases: c.Releases,
+		ProvisioningKey: c.PKI.ProvisioningKey.Public(), DeviceDirs: dirs, Interval: o.Interval, DropOuts: true, CheckUpdates: true, OTAPoll: time.Minute,
 		History: o.history, Seed: uint64(time.Now().UnixNano()), Story: st})
 	if err != nil {
 		return nil, err
@@ -193,17 +198,35 @@ func runCloud(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	}()
 	st := storyPrinter(o, stdout)
 	c, err := stack.StartCloud(ctx, stack.CloudConfig{StateDir: o.State, BrokerListen: o.BrokerListen, BrokerURL: o.BrokerURL,
-		APIListen: o.APIListen, Postgres: o.Postgres, IdleTimeout: o.IdleTimeout, Story: st, Logger: logger(stderr)})
+		APIListen: o.APIListen, Postgres: o.Postgres, IdleTimeout: o.IdleTimeout, PasswordIterations: o.passwordIterations,
+		Story: st, Logger: logger(stderr)})
 	if err != nil {
 		return err
 	}
 	lc.onClose("cloud", c.Close)
+	// Device update status reports from an external broker (the embedded
+	// one is tapped in process).
+	sub, err := stack.StartOTAStatus(ctx, c, logger(stderr))
+	if err != nil {
+		return err
+	}
+	lc.onClose("ota status", sub.Close)
+	if o.PublishReleases {
+		if err := c.Releases.PublishDemo(ctx); err != nil {
+			return err
+		}
+	}
 	have, err := existingDevices(o.State)
 	if err != nil {
 		return err
 	}
 	if len(have) < o.Devices {
 		if _, err := c.Manufacture(ctx, o.Devices-len(have)); err != nil {
+			return err
+		}
+	}
+	if o.onCloud != nil {
+		if err := o.onCloud(c); err != nil {
 			return err
 		}
 	}
@@ -215,6 +238,9 @@ func runCloud(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 func runDevices(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	if err := o.validate(); err != nil {
 		return err
+	}
+	if o.OTAPoll < 0 {
+		return usageError{errors.New("--ota-poll must not be negative")}
 	}
 	st := storyPrinter(o, stdout)
 	ep, err := stack.ReadEndpoints(o.State)
@@ -237,6 +263,7 @@ func runDevices(ctx context.Context, o *options, stdout, stderr io.Writer) error
 	}
 	d, err := stack.StartDemo(ctx, stack.DemoConfig{APIURL: ep.APIURL, BrokerURL: ep.BrokerURL, ServerRoots: roots,
 		ProvisioningKey: prov, DeviceDirs: dirs[:o.Devices], Interval: o.Interval, Readings: o.Readings,
+		CheckUpdates: o.OTA, OTAPoll: o.OTAPoll,
 		Seed: uint64(time.Now().UnixNano()), Story: st})
 	if err != nil {
 		return err

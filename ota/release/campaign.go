@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -160,8 +161,30 @@ type CampaignConfig struct {
 	// (committed, rolled-back, rejected) after it was offered the release
 	// or last reported. Zero means 24 hours.
 	Timeout time.Duration
+	// Version is the release's firmware version (semver) and ManifestURL
+	// where devices fetch its signed manifest. Both are optional and only
+	// carried (in [Campaign.Config], [Campaign.Record] and stores); the
+	// campaign itself does not use them.
+	Version     string
+	ManifestURL string
+	// Opened is when the campaign opened; zero means Now() at NewCampaign.
+	Opened time.Time
 	// Now returns the current time. Nil means time.Now.
 	Now func() time.Time
+}
+
+// MaxURLLen bounds CampaignConfig.ManifestURL.
+const MaxURLLen = 2048
+
+func validURL(s string) bool {
+	if s == "" {
+		return true
+	}
+	if len(s) > MaxURLLen {
+		return false
+	}
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" && u.User == nil
 }
 
 // DeviceStatus is one device's state in a campaign.
@@ -194,6 +217,8 @@ type Campaign struct {
 	cfg     CampaignConfig
 	mu      sync.Mutex
 	devices map[iomt.DeviceID]*DeviceStatus
+	// rev counts changes (new offers, applied reports); see Record.
+	rev uint64
 }
 
 // NewCampaign validates cfg and returns an empty campaign.
@@ -207,9 +232,19 @@ func NewCampaign(cfg CampaignConfig) (*Campaign, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 24 * time.Hour
 	}
+	if cfg.Version != "" && !ota.ValidSemver(cfg.Version) {
+		return nil, fmt.Errorf("%w: version", ErrRollout)
+	}
+	if !validURL(cfg.ManifestURL) {
+		return nil, fmt.Errorf("%w: manifest URL", ErrRollout)
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Opened.IsZero() {
+		cfg.Opened = cfg.Now()
+	}
+	cfg.Opened = cfg.Opened.UTC()
 	return &Campaign{cfg: cfg, devices: map[iomt.DeviceID]*DeviceStatus{}}, nil
 }
 
@@ -228,7 +263,8 @@ func (c *Campaign) Offer(device iomt.DeviceID) (bool, error) {
 	if len(c.devices) >= MaxCampaignDevices {
 		return false, ErrTooManyDevices
 	}
-	c.devices[device] = &DeviceStatus{Device: device, State: ota.StateIdle, Offered: c.cfg.Now()}
+	c.devices[device] = &DeviceStatus{Device: device, State: ota.StateIdle, Offered: c.cfg.Now().UTC()}
+	c.rev++
 	return true, nil
 }
 
@@ -259,7 +295,8 @@ func (c *Campaign) Apply(r *StatusReport) error {
 	if !d.Reported.IsZero() && !r.Time.After(d.Reported) {
 		return ErrStaleReport
 	}
-	d.State, d.Version, d.Reason, d.Reported = r.State, r.Version, r.Reason, r.Time
+	d.State, d.Version, d.Reason, d.Reported = r.State, r.Version, r.Reason, r.Time.UTC()
+	c.rev++
 	return nil
 }
 
@@ -304,6 +341,18 @@ func (c *Campaign) Snapshot() []DeviceStatus {
 	return out
 }
 
+// Config returns the campaign's configuration (with defaults filled in).
+func (c *Campaign) Config() CampaignConfig { return c.cfg }
+
+// Revision counts the campaign's changes: every new offer and every
+// applied report adds one. A restored campaign continues from its record's
+// revision.
+func (c *Campaign) Revision() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.rev
+}
+
 // RestoreCampaign rebuilds a campaign from cfg and a [Campaign.Snapshot].
 func RestoreCampaign(cfg CampaignConfig, devices []DeviceStatus) (*Campaign, error) {
 	c, err := NewCampaign(cfg)
@@ -314,10 +363,12 @@ func RestoreCampaign(cfg CampaignConfig, devices []DeviceStatus) (*Campaign, err
 		return nil, ErrTooManyDevices
 	}
 	for _, d := range devices {
-		if d.Device.IsZero() || !slices.Contains(reportStates, d.State) {
-			return nil, fmt.Errorf("%w: snapshot", ErrMalformedReport)
+		if err := validStatus(&d); err != nil {
+			return nil, fmt.Errorf("%w: snapshot field %s", ErrMalformedReport, err.Error())
 		}
-		d := d
+		if _, dup := c.devices[d.Device]; dup {
+			return nil, fmt.Errorf("%w: snapshot duplicate device", ErrMalformedReport)
+		}
 		c.devices[d.Device] = &d
 	}
 	return c, nil

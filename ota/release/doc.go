@@ -23,6 +23,22 @@
 // mid-update, as timed out. The MQTT subscription is wired elsewhere.
 //
 // A Campaign holds one campaign's per-device state in memory, bounded by
-// [MaxCampaignDevices]; [Campaign.Snapshot] and [RestoreCampaign] move it to
-// and from durable storage so no process has to keep it.
+// [MaxCampaignDevices].
+//
+// # Durable campaigns
+//
+// [Campaign.Record] captures a campaign (configuration, every device's
+// state, and a revision that grows with each change); [RestoreRecord] turns
+// a record back into a Campaign. A [CampaignStore] keeps records: the
+// [FileStore] writes one JSON file per campaign atomically and durably
+// (temporary file, fsync, rename, directory fsync), with a SHA-256 checksum
+// and optionally an HMAC, parses it strictly under a size limit, and moves a
+// torn, corrupt or tampered file to a quarantine directory with a typed
+// [*CampaignFileError] instead of failing the whole cloud.
+//
+// Save the record after every applied report (and new offer), before the
+// report is acknowledged to the broker: a report is then either durable or
+// redelivered, never lost. Saves are ordered by revision, so concurrent
+// handlers may each save their snapshot and the newest one wins.
+// [Campaign.Snapshot] and [RestoreCampaign] remain for custom stores.
 package release

@@ -1,7 +1,9 @@
 package release
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"testing"
 )
 
@@ -22,6 +24,36 @@ func FuzzParseStatusReport(f *testing.F) {
 		r2, err := ParseStatusReport(topic, b)
 		if err != nil || r2.Device != r.Device || r2.State != r.State || !r2.Time.Equal(r.Time) {
 			t.Fatalf("round trip: %v", err)
+		}
+	})
+}
+
+// FuzzDecodeCampaignFile checks the campaign file parser against arbitrary
+// bytes, with and without a MAC key, and that accepted files round-trip.
+func FuzzDecodeCampaignFile(f *testing.F) {
+	f.Add([]byte(`{"v":1,"sha256":"00","record":{}}`), false)
+	f.Fuzz(func(t *testing.T, data []byte, keyed bool) {
+		var key []byte
+		if keyed {
+			key = bytes.Repeat([]byte{0x5a}, MinStoreMACKeyLen)
+		}
+		rec, err := DecodeCampaignFile(data, key)
+		if err != nil {
+			if !errors.Is(err, ErrCampaignCorrupt) && !errors.Is(err, ErrCampaignTampered) {
+				t.Fatalf("untyped error %v", err)
+			}
+			return
+		}
+		b, err := EncodeCampaignFile(rec, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec2, err := DecodeCampaignFile(b, key)
+		if err != nil || rec2.Campaign != rec.Campaign || rec2.Revision != rec.Revision || len(rec2.Devices) != len(rec.Devices) {
+			t.Fatalf("round trip: %v", err)
+		}
+		if _, err := RestoreRecord(rec, nil); err != nil {
+			t.Fatalf("accepted record does not restore: %v", err)
 		}
 	})
 }

@@ -8,7 +8,10 @@
 // It runs a device that the factory created and the phone app paired (see
 // "bpmonitor cloud" and "bpmonitor device"): it takes a reading every
 // --interval, signs it and sends it over mutual-TLS MQTT v5 through its
-// durable outbox, until interrupted or --readings are done.
+// durable outbox, until interrupted or --readings are done. Every --ota-poll
+// (and at start) it asks the cloud which firmware releases it is offered and
+// installs them: verify, inactive slot, trial boot, commit; a tampered
+// release or a downgrade is refused and reported.
 package main
 
 import (
@@ -48,10 +51,11 @@ func run(ctx context.Context, args []string) error {
 	interval := fs.Duration("interval", 10*time.Second, "time between readings")
 	readings := fs.Int("readings", 0, "readings to take before exiting; 0 runs until interrupted")
 	quiet := fs.Bool("quiet", false, "print nothing but errors")
+	otaPoll := fs.Duration("ota-poll", time.Hour, "ask the cloud for offered firmware releases at start and then this often; 0 disables")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %w", errUsage, err)
 	}
-	if *dir == "" || *pki == "" || *interval < 100*time.Millisecond || *readings < 0 {
+	if *dir == "" || *pki == "" || *interval < 100*time.Millisecond || *readings < 0 || *otaPoll < 0 {
 		fs.Usage()
 		return fmt.Errorf("%w: --dir and --firmware-trust are required; --interval ≥ 100ms", errUsage)
 	}
@@ -77,9 +81,23 @@ func run(ctx context.Context, args []string) error {
 		defer cancel()
 		_ = m.Close(cctx)
 	}()
+	checkUpdates := func() {
+		if _, err := m.CheckForUpdates(ctx); err != nil && ctx.Err() == nil {
+			st.Tell(m.Name(), "update check failed (will retry): %v", err)
+		}
+	}
+	var nextCheck time.Time
+	if *otaPoll > 0 {
+		checkUpdates()
+		nextCheck = time.Now().Add(*otaPoll)
+	}
 	t := time.NewTicker(*interval)
 	defer t.Stop()
 	for n := 0; *readings == 0 || n < *readings; n++ {
+		if *otaPoll > 0 && time.Now().After(nextCheck) {
+			checkUpdates()
+			nextCheck = time.Now().Add(*otaPoll)
+		}
 		bp, seq, err := m.Measure(ctx, time.Now())
 		if err != nil {
 			return err

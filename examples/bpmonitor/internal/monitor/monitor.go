@@ -105,6 +105,9 @@ type Config struct {
 	// (the example points it at a drop-out proxy). TLS still verifies the
 	// broker's certificate.
 	BrokerAddr string
+	// APIURL, when set, is the cloud API origin for update checks instead
+	// of the enrolment URL from pairing (a cloud that moved).
+	APIURL string
 	// Profile and Rand drive the simulated cuff.
 	Profile sim.Profile
 	Rand    *rand.Rand
@@ -135,6 +138,8 @@ type Monitor struct {
 	// enrolToken is the single-use token from the pairing payload, kept
 	// in memory only until enrolment.
 	enrolToken string
+	// tried lists the campaigns CheckForUpdates ran in this process.
+	tried map[string]bool
 }
 
 // Open loads the device in cfg.Dir.

@@ -14,6 +14,7 @@ import (
 	"github.com/openiomt/sdk/iomt/ble"
 	"github.com/openiomt/sdk/ota"
 	"github.com/openiomt/sdk/ota/release"
+	"github.com/openiomt/sdk/provisioning"
 )
 
 // HardwareID is the simulated monitor's hardware revision.
@@ -176,4 +177,86 @@ func fetch(ctx context.Context, hc *http.Client, url string, limit int64) ([]byt
 		return nil, ota.ErrTooLarge
 	}
 	return b, nil
+}
+
+// OffersPath is the cloud's OTA offer endpoint, relative to the API origin
+// the monitor enrolled with.
+const OffersPath = "/ota/offers"
+
+// maxOffersBytes bounds the offer list a monitor reads.
+const maxOffersBytes = 64 << 10
+
+// Offers is the cloud's answer at OffersPath: the releases offered to the
+// asking device, oldest campaign first.
+type Offers struct {
+	Offers []Offer `json:"offers"`
+}
+
+// Offer is one release offered to a device.
+type Offer struct {
+	Campaign    string `json:"campaign"`
+	ManifestURL string `json:"manifest_url"`
+}
+
+// CheckForUpdates asks the cloud which releases this monitor is offered
+// (over HTTPS with its device certificate, so the cloud knows who asks) and
+// runs [Monitor.Update] for each offer it has not tried in this run, in
+// order. It returns the outcome per campaign. The all-in-one and the split
+// "device" mode both update through here.
+func (m *Monitor) CheckForUpdates(ctx context.Context) (map[string]ota.UpdateState, error) {
+	m.mu.Lock()
+	base := m.id.EnrollmentURL
+	if m.cfg.APIURL != "" {
+		base = m.cfg.APIURL
+	}
+	enrolled := len(m.id.Chain) > 0
+	m.mu.Unlock()
+	if !enrolled || base == "" {
+		return nil, ErrNotEnrolled
+	}
+	hc, err := m.deviceHTTPClient()
+	if err != nil {
+		return nil, err
+	}
+	b, err := fetch(ctx, hc, strings.TrimSuffix(base, "/")+OffersPath, maxOffersBytes)
+	if err != nil {
+		return nil, err
+	}
+	var offers Offers
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&offers); err != nil {
+		return nil, fmt.Errorf("monitor: malformed offer list")
+	}
+	out := map[string]ota.UpdateState{}
+	for _, o := range offers.Offers {
+		m.mu.Lock()
+		if m.tried == nil {
+			m.tried = map[string]bool{}
+		}
+		done := m.tried[o.Campaign]
+		m.tried[o.Campaign] = true
+		m.mu.Unlock()
+		if done {
+			continue
+		}
+		st, err := m.Update(ctx, o.Campaign, o.ManifestURL)
+		if err != nil {
+			return out, fmt.Errorf("monitor: update %s: %w", o.Campaign, err)
+		}
+		out[o.Campaign] = st
+	}
+	return out, nil
+}
+
+// deviceHTTPClient presents the device certificate and trusts only the
+// cloud's roots.
+func (m *Monitor) deviceHTTPClient() (*http.Client, error) {
+	m.mu.Lock()
+	t, err := provisioning.DeviceTLSConfig(m.id, m.cfg.ServerRoots, "")
+	m.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: t}}, nil
 }

@@ -79,9 +79,16 @@ type DemoConfig struct {
 	History int
 	// DropOuts makes monitors lose their network now and then.
 	DropOuts bool
-	// Releases, when set, runs an OTA round after pairing: a good release
-	// is installed and committed, a tampered one and a downgrade are
-	// refused. (Only the all-in-one mode has the release side in process.)
+	// CheckUpdates makes every paired monitor ask the cloud for offered
+	// releases after pairing (monitor.CheckForUpdates: fetch, verify,
+	// install to the inactive slot, trial boot, commit — or refuse and
+	// report), as a device does at start-up.
+	CheckUpdates bool
+	// OTAPoll, when positive with CheckUpdates, repeats the check this
+	// often while the monitors run.
+	OTAPoll time.Duration
+	// Releases, when set, publishes DemoReleases in process first and
+	// implies CheckUpdates (tests; the modes publish from the cloud side).
 	Releases *Releases
 	Seed     uint64
 	Story    *story.Printer
@@ -93,18 +100,19 @@ type Demo struct {
 	Monitors []*monitor.Monitor
 	proxies  []*netsim.Proxy
 	cancel   context.CancelFunc
-	wg       sync.WaitGroup
+	wg       sync.WaitGroup // live readings (Wait)
+	polls    sync.WaitGroup // update checks (until Close)
 	story    *story.Printer
 }
 
 // StartDemo manufactures and pairs monitors, uploads their stored readings
 // and starts taking live readings until Close.
-func StartDemo(ctx context.Context, cfg DemoConfig) (d *Demo, err error) {
+func StartDemo(ctx context.Context, cfg DemoConfig) (_ *Demo, err error) {
 	if cfg.History == 0 {
 		cfg.History = 28
 	}
 	st := cfg.Story
-	d = &Demo{story: st}
+	d := &Demo{story: st}
 	defer func() {
 		if err != nil {
 			_ = d.Close(context.Background())
@@ -126,7 +134,7 @@ func StartDemo(ctx context.Context, cfg DemoConfig) (d *Demo, err error) {
 			prof = patients[i].Profile
 		}
 		m, err := monitor.Open(ctx, monitor.Config{
-			Dir: dir, ServerRoots: cfg.ServerRoots, ProvisioningKey: cfg.ProvisioningKey, BrokerAddr: px.Addr(),
+			Dir: dir, ServerRoots: cfg.ServerRoots, ProvisioningKey: cfg.ProvisioningKey, BrokerAddr: px.Addr(), APIURL: cfg.APIURL,
 			Profile: prof, Rand: rand.New(rand.NewPCG(cfg.Seed, uint64(i))), Story: st,
 			Name: fmt.Sprintf("monitor %d", i+1),
 		})
@@ -185,12 +193,23 @@ func StartDemo(ctx context.Context, cfg DemoConfig) (d *Demo, err error) {
 		st.Tell(m.Name(), "uploading %d readings from the cuff's memory (signed, queued in the durable outbox)", cfg.History)
 	}
 	if cfg.Releases != nil {
-		if err := d.otaRound(ctx, cfg.Releases); err != nil {
+		if err := cfg.Releases.PublishDemo(ctx); err != nil {
 			return nil, fmt.Errorf("ota: %w", err)
 		}
+		cfg.CheckUpdates = true
+	}
+	if cfg.CheckUpdates {
+		d.otaRound(ctx)
 	}
 	lctx, cancel := context.WithCancel(context.Background())
 	d.cancel = cancel
+	if cfg.CheckUpdates && cfg.OTAPoll > 0 {
+		d.polls.Add(1)
+		go func() {
+			defer d.polls.Done()
+			d.pollUpdates(lctx, cfg.OTAPoll)
+		}()
+	}
 	for i, m := range d.Monitors[:len(d.Patients)] {
 		d.wg.Add(1)
 		go func() {
@@ -258,31 +277,36 @@ func (d *Demo) live(ctx context.Context, m *monitor.Monitor, px *netsim.Proxy, i
 	}
 }
 
-// otaRound publishes three releases and offers each to the paired monitors
-// in its cohort: 1.1.0 installs and commits; 1.1.1 comes from a tampered
-// mirror and 1.0.5 is a downgrade below the anti-rollback counter, and both
-// are refused.
-func (d *Demo) otaRound(ctx context.Context, rel *Releases) error {
-	for _, r := range []Release{
-		{Version: "1.1.0", ManifestVersion: 2, SecurityVersion: 2, Permille: 1000},
-		{Version: "1.1.1", ManifestVersion: 3, SecurityVersion: 2, Permille: 1000, Tamper: true},
-		{Version: "1.0.5", ManifestVersion: 4, SecurityVersion: 1, Permille: 1000},
-	} {
-		name, url, err := rel.Publish(ctx, r)
-		if err != nil {
-			return err
+// otaRound lets each paired monitor ask the cloud for its offers and
+// install them in order (see DemoReleases: 1.1.0 is committed, the tampered
+// 1.1.1 and the 1.0.5 downgrade are refused and reported). A failed check
+// (cloud unreachable) is told; the monitor keeps measuring and, with
+// OTAPoll, asks again later.
+func (d *Demo) otaRound(ctx context.Context) {
+	for _, m := range d.Monitors[:len(d.Patients)] {
+		if _, err := m.CheckForUpdates(ctx); err != nil && ctx.Err() == nil {
+			d.story.Tell(m.Name(), "update check failed (will retry): %v", err)
+		}
+	}
+}
+
+// pollUpdates repeats the update check every interval until ctx ends; a
+// failed check (cloud unreachable) is told and retried next time.
+func (d *Demo) pollUpdates(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
 		}
 		for _, m := range d.Monitors[:len(d.Patients)] {
-			ok, err := rel.Offer(name, m.Device())
-			if err != nil || !ok {
-				continue
-			}
-			if _, err := m.Update(ctx, name, url); err != nil {
-				return fmt.Errorf("%s update %s: %w", m.Name(), r.Version, err)
+			if _, err := m.CheckForUpdates(ctx); err != nil && ctx.Err() == nil {
+				d.story.Tell(m.Name(), "update check failed (will retry): %v", err)
 			}
 		}
 	}
-	return nil
 }
 
 // Wait returns when every monitor has taken its Readings and emptied its
@@ -304,6 +328,7 @@ func (d *Demo) Close(ctx context.Context) error {
 		d.cancel()
 	}
 	d.wg.Wait()
+	d.polls.Wait()
 	// Let the outboxes drain briefly; whatever is left stays on disk and
 	// is sent on the next start (that is the point of a durable outbox).
 	for _, p := range d.proxies {

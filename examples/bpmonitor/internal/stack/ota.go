@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -36,6 +37,10 @@ type Releases struct {
 	baseURL    string
 	story      *story.Printer
 
+	// store keeps every campaign's per-device status in dir/campaigns, so
+	// a restarted cloud still knows how far each rollout got.
+	store *release.FileStore
+
 	mu        sync.Mutex
 	campaigns []*campaign
 	firmware  map[iomt.DeviceID]string
@@ -46,6 +51,10 @@ type campaign struct {
 	permille      int
 	c             *release.Campaign
 }
+
+// campaignTimeout is how long a device may stay silent mid-update before
+// the portal shows it timed out.
+const campaignTimeout = 10 * time.Minute
 
 func loadOrCreateOTAKey(path string) (*ota.PrivateKey, error) {
 	b, err := os.ReadFile(path)
@@ -92,12 +101,129 @@ func OpenReleases(dir, baseURL string, st *story.Printer) (*Releases, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := r.restoreCampaigns(); err != nil {
+		return nil, err
+	}
 	return r, nil
 }
 
-// Handler serves /ota/ (manifests and images; Range requests for resume).
+// restoreCampaigns loads every stored campaign. A file that does not load
+// (torn, corrupt) has been quarantined by the store; the story says so and
+// the cloud carries on with the others.
+func (r *Releases) restoreCampaigns() error {
+	var err error
+	if r.store, err = release.NewFileStore(release.FileStoreConfig{Dir: filepath.Join(r.dir, "campaigns")}); err != nil {
+		return err
+	}
+	ctx := context.Background()
+	names, err := r.store.List(ctx)
+	if err != nil {
+		return err
+	}
+	latest := map[iomt.DeviceID]time.Time{}
+	for _, n := range names {
+		rec, err := r.store.Load(ctx, n)
+		var fe *release.CampaignFileError
+		if errors.As(err, &fe) {
+			r.story.Tell("release", "campaign %s not restored: %v", n, fe.Err)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		c, err := release.RestoreRecord(rec, nil)
+		if err != nil {
+			return err
+		}
+		r.campaigns = append(r.campaigns, &campaign{name: n, version: rec.Version, permille: rec.Permille, c: c})
+		for _, d := range rec.Devices {
+			if d.Version != "" && d.Reported.After(latest[d.Device]) {
+				latest[d.Device], r.firmware[d.Device] = d.Reported, d.Version
+			}
+		}
+	}
+	slices.SortStableFunc(r.campaigns, func(a, b *campaign) int { return a.c.Config().Opened.Compare(b.c.Config().Opened) })
+	if len(r.campaigns) > 0 {
+		r.story.Tell("release", "restored %d update campaigns with each device's status", len(r.campaigns))
+	}
+	return nil
+}
+
+// save persists c after a change; the store ignores snapshots older than
+// the one on disk, so concurrent handlers need no ordering.
+func (r *Releases) save(c *campaign) error {
+	return r.store.Save(context.Background(), c.c.Record())
+}
+
+// OffersPath is where a device asks, with its client certificate, which
+// releases it is offered.
+const OffersPath = "/ota/offers"
+
+// Handler serves /ota/: the device's offers at OffersPath, and manifests and
+// images (Range requests for resume).
 func (r *Releases) Handler() http.Handler {
-	return http.StripPrefix("/ota/", http.FileServer(http.Dir(filepath.Join(r.dir, "files"))))
+	files := http.StripPrefix("/ota/", http.FileServer(http.Dir(filepath.Join(r.dir, "files"))))
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.URL.Path == OffersPath {
+			r.serveOffers(w, req)
+			return
+		}
+		files.ServeHTTP(w, req)
+	})
+}
+
+// serveOffers answers a device (identified by its verified client
+// certificate) with the open campaigns whose cohort it is in and where it
+// has not yet reached a final state, oldest first. Each answer is recorded
+// as an offer in the campaign (and persisted).
+func (r *Releases) serveOffers(w http.ResponseWriter, req *http.Request) {
+	if req.TLS == nil || len(req.TLS.PeerCertificates) == 0 {
+		http.Error(w, "client certificate required", http.StatusUnauthorized)
+		return
+	}
+	dev, err := provisioning.DeviceIDFromCertificate(req.TLS.PeerCertificates[0])
+	if err != nil {
+		http.Error(w, "not a device certificate", http.StatusForbidden)
+		return
+	}
+	r.mu.Lock()
+	cs := slices.Clone(r.campaigns)
+	r.mu.Unlock()
+	out := monitor.Offers{Offers: []monitor.Offer{}}
+	for _, c := range cs {
+		ok, err := c.c.Offer(dev)
+		if err != nil || !ok {
+			continue
+		}
+		if err := r.save(c); err != nil {
+			http.Error(w, "campaign store unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		if deviceFinal(c.c, dev) {
+			continue
+		}
+		out.Offers = append(out.Offers, monitor.Offer{Campaign: c.name, ManifestURL: r.manifestURL(c.version)})
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_ = json.NewEncoder(w).Encode(out)
+}
+
+func deviceFinal(c *release.Campaign, dev iomt.DeviceID) bool {
+	for _, d := range c.Snapshot() {
+		if d.Device == dev {
+			return d.State == ota.StateCommitted || d.State == ota.StateRolledBack || d.State == release.StateRejected
+		}
+	}
+	return false
+}
+
+func fileName(version string) string { return "bpm-firmware-" + version }
+
+// manifestURL is where this cloud serves version's manifest (computed, not
+// stored, so a cloud restarted on another address still offers it).
+func (r *Releases) manifestURL(version string) string {
+	return r.baseURL + "/ota/" + fileName(version) + ".manifest.json"
 }
 
 // Release describes a release to publish.
@@ -112,16 +238,48 @@ type Release struct {
 	Tamper bool
 }
 
+// DemoReleases are the releases the example publishes: 1.1.0 installs and
+// commits; 1.1.1 comes from a tampered mirror and 1.0.5 is a downgrade below
+// the anti-rollback counter, and both are refused.
+func DemoReleases() []Release {
+	return []Release{
+		{Version: "1.1.0", ManifestVersion: 2, SecurityVersion: 2, Permille: 1000},
+		{Version: "1.1.1", ManifestVersion: 3, SecurityVersion: 2, Permille: 1000, Tamper: true},
+		{Version: "1.0.5", ManifestVersion: 4, SecurityVersion: 1, Permille: 1000},
+	}
+}
+
+// PublishDemo publishes DemoReleases (those not yet published).
+func (r *Releases) PublishDemo(ctx context.Context) error {
+	for _, rel := range DemoReleases() {
+		if _, _, err := r.Publish(ctx, rel); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Publish signs r's manifest over a generated image, stores both under
 // /ota/, opens its campaign and returns the campaign name and manifest URL.
+// A release whose version and manifest version a stored campaign already
+// has is not published again (its campaign is returned), so a restarted
+// cloud keeps its campaigns.
 func (r *Releases) Publish(ctx context.Context, rel Release) (string, string, error) {
+	r.mu.Lock()
+	for _, c := range r.campaigns {
+		if cfg := c.c.Config(); cfg.Version == rel.Version && cfg.ManifestVersion == rel.ManifestVersion {
+			r.mu.Unlock()
+			return c.name, r.manifestURL(c.version), nil
+		}
+	}
+	r.mu.Unlock()
 	image := make([]byte, 256<<10)
 	if _, err := rand.Read(image); err != nil {
 		return "", "", err
 	}
 	copy(image, fmt.Sprintf("bpm-firmware %s for %s\n", rel.Version, monitor.HardwareID))
 	sum := sha256.Sum256(image)
-	name := "bpm-firmware-" + rel.Version
+	name := fileName(rel.Version)
 	signed, err := ota.SignManifest(rand.Reader, &ota.Manifest{
 		ManifestVersion: rel.ManifestVersion, Expires: time.Now().AddDate(0, 1, 0), Name: "bpm-firmware",
 		Version: rel.Version, SecurityVersion: rel.SecurityVersion, Hardware: []string{monitor.HardwareID},
@@ -143,28 +301,37 @@ func (r *Releases) Publish(ctx context.Context, rel Release) (string, string, er
 	}
 	cname := fmt.Sprintf("%s-bpm-%s", time.Now().Format("2006-01"), rel.Version)
 	c, err := release.NewCampaign(release.CampaignConfig{Rollout: release.Rollout{Campaign: cname, Permille: rel.Permille},
-		ManifestVersion: rel.ManifestVersion, Timeout: 10 * time.Minute})
+		ManifestVersion: rel.ManifestVersion, Timeout: campaignTimeout, Version: rel.Version, ManifestURL: r.manifestURL(rel.Version)})
 	if err != nil {
 		return "", "", err
 	}
+	cp := &campaign{name: cname, version: rel.Version, permille: rel.Permille, c: c}
+	if err := r.save(cp); err != nil {
+		return "", "", err
+	}
 	r.mu.Lock()
-	r.campaigns = append(r.campaigns, &campaign{name: cname, version: rel.Version, permille: rel.Permille, c: c})
+	r.campaigns = append(r.campaigns, cp)
 	r.mu.Unlock()
 	how := ""
 	if rel.Tamper {
 		how = " (the mirror serves a tampered image)"
 	}
 	r.story.Tell("release", "signed firmware %s (manifest v%d, security v%d) for %d%% of the fleet%s", rel.Version, rel.ManifestVersion, rel.SecurityVersion, rel.Permille/10, how)
-	return cname, r.baseURL + "/ota/" + name + ".manifest.json", nil
+	return cname, r.manifestURL(rel.Version), nil
 }
 
-// Offer reports whether device is in campaign's cohort, and records the offer.
+// Offer reports whether device is in campaign's cohort, and records (and
+// persists) the offer.
 func (r *Releases) Offer(campaignName string, device iomt.DeviceID) (bool, error) {
 	c := r.find(campaignName)
 	if c == nil {
 		return false, fmt.Errorf("unknown campaign")
 	}
-	return c.c.Offer(device)
+	ok, err := c.c.Offer(device)
+	if err != nil || !ok {
+		return ok, err
+	}
+	return true, r.save(c)
 }
 
 func (r *Releases) find(name string) *campaign {
@@ -178,20 +345,29 @@ func (r *Releases) find(name string) *campaign {
 	return nil
 }
 
-// HandleStatus takes a status report from iomt/v1/{device}/ota/status.
-func (r *Releases) HandleStatus(topic string, payload []byte) {
+// HandleStatus takes a status report from iomt/v1/{device}/ota/status (the
+// embedded broker's tap).
+func (r *Releases) HandleStatus(topic string, payload []byte) { _ = r.ApplyStatus(topic, payload) }
+
+// ApplyStatus folds a status report into its campaign and persists the
+// campaign before it returns. It fails only when the report could not be
+// stored (the caller should not acknowledge it, so the broker redelivers
+// it); malformed, stale or foreign reports are dropped with nil.
+func (r *Releases) ApplyStatus(topic string, payload []byte) error {
 	rep, err := release.ParseStatusReport(topic, payload)
 	if err != nil {
-		return
+		return nil
 	}
 	r.mu.Lock()
 	if rep.Version != "" {
 		r.firmware[rep.Device] = rep.Version
 	}
 	r.mu.Unlock()
-	if c := r.find(rep.Campaign); c != nil {
-		_ = c.c.Apply(rep)
+	c := r.find(rep.Campaign)
+	if c == nil || c.c.Apply(rep) != nil {
+		return nil
 	}
+	return r.save(c)
 }
 
 // Firmware returns the last firmware version a device reported.
