@@ -60,6 +60,7 @@ type Silo struct {
 	cfg Config
 	log *slog.Logger
 	kdf chan struct{} // semaphore for password hashing
+	seq sequencer     // group commit of audited calls
 }
 
 // New validates cfg and returns a Silo.
@@ -168,26 +169,14 @@ func reasonOf(err error) string {
 
 // run executes body in a transaction and appends o's event in the same
 // transaction. A domain error from body is audited and committed, then
-// returned; any other error rolls everything back.
+// returned; any other error rolls everything back. Concurrent calls share
+// transactions through the group-commit sequencer (batch.go); run returns
+// only after o's transaction committed.
 func (s *Silo) run(ctx context.Context, o *op, body func(tx Tx) error) error {
-	err := s.cfg.Backend.Update(ctx, func(tx Tx) error {
-		res := body(tx)
-		if res != nil && !domainError(res) {
-			return res
-		}
-		o.result = res
-		switch {
-		case res == nil:
-			o.ev.Outcome = OutcomeSuccess
-		case errors.Is(res, ErrDenied):
-			o.ev.Outcome = OutcomeDenied
-			o.ev.Reason = reasonOf(res)
-		default:
-			o.ev.Outcome = OutcomeFailure
-			o.ev.Reason = reasonOf(res)
-		}
-		return s.appendAudit(ctx, tx, o.ev)
-	})
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	err := s.submit(&pending{ctx: ctx, o: o, ev: o.ev, body: body, done: make(chan result, 1)})
 	if err != nil {
 		s.log.LogAttrs(ctx, slog.LevelError, "phisilo: transaction failed", slog.String("action", string(o.ev.Action)), slog.String("error", err.Error()))
 		return err

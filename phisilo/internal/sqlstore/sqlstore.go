@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/openiomt/sdk/phisilo"
@@ -158,6 +159,11 @@ func (s *Store) Update(ctx context.Context, fn func(phisilo.Tx) error) error {
 		_ = tx.Rollback()
 		return err
 	}
+	if err := t.flushAudit(ctx); err != nil {
+		t.done = true
+		_ = tx.Rollback()
+		return err
+	}
 	t.done = true
 	if err := ctx.Err(); err != nil {
 		_ = tx.Rollback()
@@ -226,6 +232,14 @@ type txn struct {
 	s    *Store
 	tx   *sql.Tx
 	done bool
+	// The chain head is read (and on PostgreSQL locked) at the first
+	// AppendAudit and kept here; appended entries are buffered and written
+	// with one multi-row INSERT (and one head update) just before commit,
+	// so a batch of N audited calls costs one head round trip, not N.
+	headRead bool
+	seq      uint64
+	hash     []byte
+	pending  []phisilo.AuditEntry
 }
 
 func (t *txn) stmt(ctx context.Context, name string) *sql.Stmt {
@@ -503,28 +517,71 @@ func (t *txn) AppendAudit(ctx context.Context, body []byte) (phisilo.AuditEntry,
 	if t.done {
 		return phisilo.AuditEntry{}, phisilo.ErrClosed
 	}
-	var seq int64
-	var prev []byte
-	head := "audit.head"
-	if t.s.D.LastRowHead {
-		head = "audit.last"
+	if !t.headRead {
+		var seq int64
+		var prev []byte
+		head := "audit.head"
+		if t.s.D.LastRowHead {
+			head = "audit.last"
+		}
+		if err := t.row(ctx, head).Scan(&seq, &prev); errors.Is(err, sql.ErrNoRows) && t.s.D.LastRowHead {
+			seq, prev = 0, phisilo.GenesisHash()
+		} else if err != nil {
+			return phisilo.AuditEntry{}, t.s.wrap(head, err)
+		}
+		t.headRead, t.seq, t.hash = true, uint64(seq), prev
 	}
-	if err := t.row(ctx, head).Scan(&seq, &prev); errors.Is(err, sql.ErrNoRows) && t.s.D.LastRowHead {
-		seq, prev = 0, phisilo.GenesisHash()
-	} else if err != nil {
-		return phisilo.AuditEntry{}, t.s.wrap(head, err)
+	e := phisilo.AuditEntry{Seq: t.seq + 1, Prev: t.hash, Body: bytes.Clone(body)}
+	e.Hash = phisilo.ChainHash(e.Prev, e.Seq, e.Body)
+	t.seq, t.hash = e.Seq, e.Hash
+	t.pending = append(t.pending, e)
+	return phisilo.AuditEntry{Seq: e.Seq, Prev: bytes.Clone(e.Prev), Hash: bytes.Clone(e.Hash), Body: bytes.Clone(e.Body)}, nil
+}
+
+// auditChunk bounds the rows of one INSERT (4 parameters each).
+const auditChunk = 100
+
+// flushAudit writes the buffered audit entries and the new head.
+func (t *txn) flushAudit(ctx context.Context) error {
+	if len(t.pending) == 0 {
+		return nil
 	}
-	e := phisilo.AuditEntry{Seq: uint64(seq) + 1, Prev: prev, Body: bytes.Clone(body)}
-	e.Hash = phisilo.ChainHash(prev, e.Seq, body)
-	if _, err := t.exec(ctx, "audit.ins", int64(e.Seq), e.Prev, e.Hash, e.Body); err != nil {
-		return phisilo.AuditEntry{}, err
-	}
-	if !t.s.D.LastRowHead {
-		if _, err := t.exec(ctx, "audit.sethead", int64(e.Seq), e.Hash); err != nil {
-			return phisilo.AuditEntry{}, err
+	for rest := t.pending; len(rest) > 0; {
+		n := min(len(rest), auditChunk)
+		chunk := rest[:n]
+		rest = rest[n:]
+		if len(chunk) == 1 {
+			e := chunk[0]
+			if _, err := t.exec(ctx, "audit.ins", int64(e.Seq), e.Prev, e.Hash, e.Body); err != nil {
+				return err
+			}
+			continue
+		}
+		var q strings.Builder
+		q.WriteString("INSERT INTO " + t.s.D.Prefix + "audit (seq, prev, hash, body) VALUES ")
+		args := make([]any, 0, 4*len(chunk))
+		for i, e := range chunk {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			if t.s.D.Rebind {
+				q.WriteString("(?, ?, ?, ?)")
+			} else {
+				fmt.Fprintf(&q, "($%d, $%d, $%d, $%d)", 4*i+1, 4*i+2, 4*i+3, 4*i+4)
+			}
+			args = append(args, int64(e.Seq), e.Prev, e.Hash, e.Body)
+		}
+		if _, err := t.tx.ExecContext(ctx, q.String(), args...); err != nil {
+			return t.s.wrap("audit.ins", err)
 		}
 	}
-	return e, nil
+	t.pending = nil
+	if !t.s.D.LastRowHead {
+		if _, err := t.exec(ctx, "audit.sethead", int64(t.seq), t.hash); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (t *txn) PutCheckpoint(ctx context.Context, c phisilo.Checkpoint) error {
