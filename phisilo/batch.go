@@ -31,7 +31,7 @@ type pending struct {
 	o    *op
 	ev   AuditEvent // o.ev as it was before any attempt, restored on retry
 	body func(tx Tx) error
-	done chan result
+	done chan result // buffered (1): exactly one result is ever sent
 }
 
 type result struct {
@@ -40,9 +40,19 @@ type result struct {
 }
 
 type sequencer struct {
-	mu    sync.Mutex
-	queue []*pending
-	busy  bool // a leader is committing
+	mu      sync.Mutex
+	queue   []*pending
+	leaders int // leaders committing a batch, at most lanes
+	lanes   int
+}
+
+// CommitLaner is implemented by backends that can usefully run several
+// audit-appending transactions at once (PostgreSQL: the members' reads and
+// writes of one batch overlap the commit of another; only the chain head
+// is serialized). The silo runs that many batches concurrently; without
+// it, one.
+type CommitLaner interface {
+	CommitLanes() int
 }
 
 // maxBatch bounds how many calls share one transaction.
@@ -53,16 +63,17 @@ const maxBatch = 64
 func (s *Silo) submit(p *pending) error {
 	q := &s.seq
 	q.mu.Lock()
-	q.queue = append(q.queue, p)
-	lead := !q.busy
-	q.busy = true
+	lead := q.leaders < q.lanes
+	if lead {
+		q.leaders++
+	} else {
+		q.queue = append(q.queue, p)
+	}
 	q.mu.Unlock()
 	if !lead {
+		var r result
 		select {
-		case r := <-p.done:
-			if !r.lead {
-				return r.err
-			}
+		case r = <-p.done:
 		case <-p.ctx.Done():
 			q.mu.Lock()
 			for i, x := range q.queue {
@@ -73,17 +84,17 @@ func (s *Silo) submit(p *pending) error {
 				}
 			}
 			q.mu.Unlock()
-			r := <-p.done // already taken by a leader: wait for its outcome
-			if !r.lead {
-				return r.err
-			}
+			r = <-p.done // taken by a leader, or made leader: wait for it
+		}
+		if !r.lead {
+			return r.err
 		}
 	}
-	// Leader: commit one batch (which includes p), then hand leadership to
-	// the next waiter, if any, so no caller serves others forever.
+	// Leader: commit one batch led by p, then hand the lane to the next
+	// waiter, if any, so no caller serves others forever.
 	q.mu.Lock()
-	n := min(len(q.queue), maxBatch)
-	batch := append([]*pending(nil), q.queue[:n]...)
+	n := min(len(q.queue), maxBatch-1)
+	batch := append([]*pending{p}, q.queue[:n]...)
 	q.queue = append(q.queue[:0:0], q.queue[n:]...)
 	q.mu.Unlock()
 	var mine error
@@ -97,12 +108,12 @@ func (s *Silo) submit(p *pending) error {
 	q.mu.Lock()
 	if len(q.queue) > 0 {
 		next := q.queue[0]
-		q.mu.Unlock()
-		next.done <- result{lead: true}
+		q.queue = q.queue[1:]
+		next.done <- result{lead: true} // never blocks: buffered, only send
 	} else {
-		q.busy = false
-		q.mu.Unlock()
+		q.leaders--
 	}
+	q.mu.Unlock()
 	return mine
 }
 
@@ -127,11 +138,20 @@ func (s *Silo) commitBatch(batch []*pending, deliver func(*pending, error)) {
 		// member's own statements still use its context.
 		ctx := context.WithoutCancel(batch[0].ctx)
 		err := s.cfg.Backend.Update(ctx, func(tx Tx) error {
+			// All bodies first, then all audit entries in the same order:
+			// the chain head (a row lock on PostgreSQL) is taken only for
+			// the appends and the commit, so another lane's bodies can run
+			// meanwhile.
 			for i, p := range batch {
 				if err := p.ctx.Err(); err != nil {
 					return &memberError{i: i, err: err}
 				}
-				if err := s.member(tx, p); err != nil {
+				if err := s.body(tx, p); err != nil {
+					return &memberError{i: i, err: err}
+				}
+			}
+			for i, p := range batch {
+				if err := s.appendAudit(p.ctx, tx, p.o.ev); err != nil {
 					return &memberError{i: i, err: err}
 				}
 			}
@@ -165,6 +185,14 @@ func (s *Silo) commitBatch(batch []*pending, deliver func(*pending, error)) {
 
 // member runs one call's body and appends its audit event in tx.
 func (s *Silo) member(tx Tx, p *pending) error {
+	if err := s.body(tx, p); err != nil {
+		return err
+	}
+	return s.appendAudit(p.ctx, tx, p.o.ev)
+}
+
+// body runs one call's body in tx and fills in its audit event's outcome.
+func (s *Silo) body(tx Tx, p *pending) error {
 	o := p.o
 	o.ev, o.result = p.ev, nil
 	res := p.body(tx)
@@ -182,5 +210,5 @@ func (s *Silo) member(tx Tx, p *pending) error {
 		o.ev.Outcome = OutcomeFailure
 		o.ev.Reason = reasonOf(res)
 	}
-	return s.appendAudit(p.ctx, tx, o.ev)
+	return nil
 }

@@ -107,7 +107,11 @@ func New(cfg Config) (*Silo, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Silo{cfg: cfg, log: log, kdf: make(chan struct{}, cfg.MaxConcurrentPasswordChecks)}, nil
+	lanes := 1
+	if l, ok := cfg.Backend.(CommitLaner); ok && l.CommitLanes() > 1 {
+		lanes = min(l.CommitLanes(), 64)
+	}
+	return &Silo{cfg: cfg, log: log, kdf: make(chan struct{}, cfg.MaxConcurrentPasswordChecks), seq: sequencer{lanes: lanes}}, nil
 }
 
 // Tenant returns the silo's tenant.

@@ -50,6 +50,7 @@ func Run(t *testing.T, h Harness) {
 		{"ConcurrentWriters", testConcurrent},
 		{"Durability", testDurable},
 		{"SiloRoundTrip", testSilo},
+		{"BatchMemberFailure", testBatchFailure},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, h) })
@@ -546,6 +547,130 @@ func testSilo(t *testing.T, h Harness) {
 	if err != nil || n < 6 {
 		t.Fatalf("VerifyAudit = %d, %v", n, err)
 	}
+}
+
+// errInjected is a storage fault injected by faultyBackend.
+var errInjected = errors.New("phisilotest: injected storage fault")
+
+// faultyBackend wraps a backend: its first Update waits for gate (so
+// concurrent silo calls queue up behind it and share the next
+// transactions), Key fails for the patient bad with a storage error, and
+// it records the most audit appends seen in one transaction.
+type faultyBackend struct {
+	phisilo.Backend
+	bad     phisilo.PatientID
+	gate    chan struct{}
+	once    sync.Once
+	mu      sync.Mutex
+	maxMemb int
+}
+
+func (f *faultyBackend) Update(ctx context.Context, fn func(phisilo.Tx) error) error {
+	f.once.Do(func() { <-f.gate })
+	return f.Backend.Update(ctx, func(tx phisilo.Tx) error {
+		ft := &faultyTx{Tx: tx, bad: f.bad}
+		err := fn(ft)
+		if err == nil {
+			f.mu.Lock()
+			f.maxMemb = max(f.maxMemb, ft.appends)
+			f.mu.Unlock()
+		}
+		return err
+	})
+}
+
+type faultyTx struct {
+	phisilo.Tx
+	bad     phisilo.PatientID
+	appends int
+}
+
+func (t *faultyTx) Key(ctx context.Context, tenant string, p phisilo.PatientID) (phisilo.WrappedKey, error) {
+	if p == t.bad {
+		return phisilo.WrappedKey{}, errInjected
+	}
+	return t.Tx.Key(ctx, tenant, p)
+}
+
+func (t *faultyTx) AppendAudit(ctx context.Context, body []byte) (phisilo.AuditEntry, error) {
+	t.appends++
+	return t.Tx.AppendAudit(ctx, body)
+}
+
+// testBatchFailure: concurrent reads share group-commit transactions; one
+// member whose storage read fails gets its error and no PHI, and the
+// others' reads and audit entries are neither lost nor duplicated, and
+// the chain verifies.
+func testBatchFailure(t *testing.T, h Harness) {
+	b := open(t, h)
+	ks, err := phisilo.NewKeyset("", nil)
+	must(t, err)
+	ctx := context.Background()
+	setup, err := phisilo.New(phisilo.Config{Backend: b, Keys: ks, PasswordIterations: 1000})
+	must(t, err)
+	self := phisilo.Principal{UserID: "app", Role: phisilo.RolePatient, Purpose: phisilo.PurposePatientRequest}
+	const n = 12
+	ids := make([]phisilo.PatientID, n)
+	for i := range ids {
+		ids[i], err = setup.Register(ctx, self, phisilo.Record{Name: phisilo.Name{Given: "P", Family: fmt.Sprint(i)}}, nil)
+		must(t, err)
+	}
+	before, err := phisilo.VerifyAudit(ctx, b, phisilo.VerifyOptions{})
+	must(t, err)
+	f := &faultyBackend{Backend: b, bad: ids[n/2], gate: make(chan struct{})}
+	s, err := phisilo.New(phisilo.Config{Backend: f, Keys: ks, PasswordIterations: 1000})
+	must(t, err)
+	var started, done sync.WaitGroup
+	errs := make([]error, n)
+	recs := make([]phisilo.Record, n)
+	for i := range ids {
+		started.Add(1)
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			own := phisilo.Principal{UserID: fmt.Sprintf("u%d", i), Role: phisilo.RolePatient, Purpose: phisilo.PurposePatientRequest, Patient: ids[i]}
+			started.Done()
+			recs[i], errs[i] = s.Get(ctx, own, ids[i])
+		}()
+	}
+	started.Wait()
+	close(f.gate)
+	done.Wait()
+	for i := range ids {
+		if i == n/2 {
+			if !errors.Is(errs[i], errInjected) || recs[i].Name.Family != "" {
+				t.Fatalf("failing member: err %v, record returned %v; want the storage error and no record", errs[i], recs[i].Name.Family != "")
+			}
+			continue
+		}
+		if errs[i] != nil || recs[i].Name.Family != fmt.Sprint(i) {
+			t.Fatalf("member %d: %v (record match %v)", i, errs[i], recs[i].Name.Family == fmt.Sprint(i))
+		}
+	}
+	total, err := phisilo.VerifyAudit(ctx, b, phisilo.VerifyOptions{})
+	must(t, err)
+	if total-before != n-1 {
+		t.Fatalf("%d audit entries for %d successful reads", total-before, n-1)
+	}
+	seen := map[string]int{}
+	entries, err := b.Audit(ctx, before, 1000)
+	must(t, err)
+	for _, e := range entries {
+		r, err := phisilo.DecodeAuditEntry(e)
+		must(t, err)
+		if r.Event.Action != phisilo.ActionRead || r.Event.Outcome != phisilo.OutcomeSuccess {
+			t.Fatalf("unexpected audit event %s/%s", r.Event.Action, r.Event.Outcome)
+		}
+		seen[r.Event.UserID]++
+	}
+	for i := range ids {
+		if want := map[bool]int{true: 0, false: 1}[i == n/2]; seen[fmt.Sprintf("u%d", i)] != want {
+			t.Fatalf("user u%d has %d audit entries, want %d", i, seen[fmt.Sprintf("u%d", i)], want)
+		}
+	}
+	f.mu.Lock()
+	t.Logf("largest committed batch: %d audited calls", f.maxMemb)
+	f.mu.Unlock()
 }
 
 var markers = [...]string{"ZQXMARKERGIVEN", "ZQXMARKERFAMILY", "ZQXMARKERSTREET", "zqxmarker@example.org", "+1-555-0142-9"}

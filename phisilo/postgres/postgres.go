@@ -48,7 +48,7 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 	}
 	db.SetMaxOpenConns(cfg.MaxConns)
 	db.SetMaxIdleConns(cfg.MaxConns)
-	s := sqlstore.New(db, sqlstore.Dialect{Name: "postgres", Blob: "BYTEA", Int: "BIGINT", LockHead: " FOR UPDATE", Prefix: "phisilo_",
+	s := sqlstore.New(db, sqlstore.Dialect{Name: "postgres", Blob: "BYTEA", Int: "BIGINT", LockHead: " FOR UPDATE", Prefix: "phisilo_", Lanes: max(cfg.MaxConns/2, 1),
 		MigrateLock: "SELECT pg_advisory_xact_lock(7079186207397716225)"})
 	if err := s.Migrate(ctx); err != nil {
 		db.Close()

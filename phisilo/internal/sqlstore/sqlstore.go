@@ -33,6 +33,9 @@ type Dialect struct {
 	// a locked head row: correct only where write transactions are fully
 	// serialized (SQLite's BEGIN IMMEDIATE), and one write cheaper.
 	LastRowHead bool
+	// Lanes is how many audit-appending transactions the silo should run
+	// at once (see phisilo.CommitLaner); zero means 1.
+	Lanes int
 	// MigrateLock, if set, is run first in the migration transaction to
 	// serialize concurrent migrations (PostgreSQL: an advisory lock).
 	MigrateLock string
@@ -146,6 +149,9 @@ func (s *Store) Migrate(ctx context.Context) error {
 	}
 	return nil
 }
+
+// CommitLanes implements phisilo.CommitLaner.
+func (s *Store) CommitLanes() int { return max(s.D.Lanes, 1) }
 
 // Update implements phisilo.Backend.
 func (s *Store) Update(ctx context.Context, fn func(phisilo.Tx) error) error {
