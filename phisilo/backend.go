@@ -41,6 +41,12 @@ type Tx interface {
 	Grants(ctx context.Context, tenant string, p PatientID) ([]Grant, error)
 	PutGrant(ctx context.Context, tenant string, g Grant) error // insert or replace by ID
 	DeleteGrants(ctx context.Context, tenant string, p PatientID) error
+	// GrantsTo returns every grant of tenant (active or not) whose Grantee
+	// is grantee, ordered by ID. SQL backends index it.
+	GrantsTo(ctx context.Context, tenant, grantee string) ([]Grant, error)
+	// PatientIDs lists up to limit patients of tenant that have a data
+	// key, with ID > after in byte order, ordered.
+	PatientIDs(ctx context.Context, tenant string, after PatientID, limit int) ([]PatientID, error)
 
 	Account(ctx context.Context, tenant, userID string) (Account, error)
 	PutAccount(ctx context.Context, a Account) error // insert or replace

@@ -112,6 +112,8 @@ const (
 	ActionLogin            Action = "login"
 	ActionLogout           Action = "logout"
 	ActionRewrap           Action = "rewrap"
+	ActionListPatients     Action = "list-patients"
+	ActionLoginThrottled   Action = "login-throttled"
 )
 
 // Grant lets a clinician or caregiver see part of a patient's record, for a

@@ -17,6 +17,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -42,6 +43,7 @@ func Run(t *testing.T, h Harness) {
 		{"Records", testRecords},
 		{"Keys", testKeys},
 		{"Grants", testGrants},
+		{"PatientIDs", testPatientIDs},
 		{"AccountsAndSessions", testAccounts},
 		{"RollbackOnError", testRollback},
 		{"RollbackOnCancel", testCancel},
@@ -195,11 +197,36 @@ func testGrants(t *testing.T, h Harness) {
 		if gs, _ := tx.Grants(ctx, "other", p); len(gs) != 0 {
 			return fmt.Errorf("grants leak across tenants")
 		}
+		// GrantsTo: by grantee, any patient, ordered by ID, revoked included.
+		p2 := pid(t)
+		g3 := g
+		g3.ID, g3.Patient, g3.Revoked = "g0", p2, time.Time{}
+		if err := tx.PutGrant(ctx, "t", g3); err != nil {
+			return err
+		}
+		other := g
+		other.ID, other.Grantee = "g9", "nurse"
+		if err := tx.PutGrant(ctx, "t", other); err != nil {
+			return err
+		}
+		to, err := tx.GrantsTo(ctx, "t", "dr")
+		if err != nil {
+			return err
+		}
+		if len(to) != 3 || to[0].ID != "g0" || to[0].Patient != p2 || to[1].ID != "g1" || to[1].Revoked.IsZero() || to[2].ID != "g2" {
+			return fmt.Errorf("GrantsTo(dr) = %d grants, wrong set or order", len(to))
+		}
+		if to, _ := tx.GrantsTo(ctx, "other", "dr"); len(to) != 0 {
+			return fmt.Errorf("GrantsTo leaks across tenants")
+		}
 		if err := tx.DeleteGrants(ctx, "t", p); err != nil {
 			return err
 		}
 		if gs, _ := tx.Grants(ctx, "t", p); len(gs) != 0 {
 			return fmt.Errorf("grants survive DeleteGrants")
+		}
+		if to, _ := tx.GrantsTo(ctx, "t", "dr"); len(to) != 1 || to[0].ID != "g0" {
+			return fmt.Errorf("GrantsTo after DeleteGrants = %d grants, want only g0", len(to))
 		}
 		return nil
 	})
@@ -473,6 +500,42 @@ func testConcurrent(t *testing.T, h Harness) {
 			return fmt.Errorf("%d keys, want %d", len(ks), workers*each)
 		}
 		return err
+	})
+}
+
+// testPatientIDs: PatientIDs pages through the keyed patients in order.
+func testPatientIDs(t *testing.T, h Harness) {
+	b := open(t, h)
+	var ids []phisilo.PatientID
+	update(t, b, func(ctx context.Context, tx phisilo.Tx) error {
+		for i := 0; i < 5; i++ {
+			p := pid(t)
+			ids = append(ids, p)
+			if err := tx.PutKey(ctx, phisilo.WrappedKey{Tenant: "t", Patient: p, KEKVersion: 1, Wrapped: []byte{1}}); err != nil {
+				return err
+			}
+		}
+		return tx.PutKey(ctx, phisilo.WrappedKey{Tenant: "other", Patient: pid(t), KEKVersion: 1, Wrapped: []byte{1}})
+	})
+	slices.SortFunc(ids, func(a, b phisilo.PatientID) int { return bytes.Compare(a[:], b[:]) })
+	update(t, b, func(ctx context.Context, tx phisilo.Tx) error {
+		var got []phisilo.PatientID
+		var after phisilo.PatientID
+		for {
+			page, err := tx.PatientIDs(ctx, "t", after, 2)
+			if err != nil {
+				return err
+			}
+			got = append(got, page...)
+			if len(page) < 2 {
+				break
+			}
+			after = page[len(page)-1]
+		}
+		if !slices.Equal(got, ids) {
+			return fmt.Errorf("PatientIDs paged %d ids, want the 5 of the tenant in order", len(got))
+		}
+		return nil
 	})
 }
 

@@ -36,6 +36,9 @@ type Dialect struct {
 	// Lanes is how many audit-appending transactions the silo should run
 	// at once (see phisilo.CommitLaner); zero means 1.
 	Lanes int
+	// HasColumn is a query with two placeholders (table, column) counting
+	// whether a column exists, for additive migrations.
+	HasColumn string
 	// MigrateLock, if set, is run first in the migration transaction to
 	// serialize concurrent migrations (PostgreSQL: an advisory lock).
 	MigrateLock string
@@ -73,7 +76,9 @@ var queries = map[string]string{
 	"key.del":       `DELETE FROM T_keys WHERE tenant = $1 AND patient = $2`,
 	"key.below":     `SELECT tenant, patient, kek_version, wrapped FROM T_keys WHERE kek_version < $1 ORDER BY kek_version LIMIT $2`,
 	"grant.list":    `SELECT body FROM T_grants WHERE tenant = $1 AND patient = $2 ORDER BY id`,
-	"grant.put":     `INSERT INTO T_grants (tenant, id, patient, body) VALUES ($1, $2, $3, $4) ON CONFLICT (tenant, id) DO UPDATE SET body = excluded.body`,
+	"grant.put":     `INSERT INTO T_grants (tenant, id, patient, body, grantee) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant, id) DO UPDATE SET body = excluded.body, grantee = excluded.grantee`,
+	"grant.to":      `SELECT body FROM T_grants WHERE tenant = $1 AND grantee = $2 ORDER BY id`,
+	"patient.list":  `SELECT patient FROM T_keys WHERE tenant = $1 AND patient > $2 ORDER BY patient LIMIT $3`,
 	"grant.del":     `DELETE FROM T_grants WHERE tenant = $1 AND patient = $2`,
 	"account.get":   `SELECT role, patient, password_hash, disabled, created FROM T_accounts WHERE tenant = $1 AND user_id = $2`,
 	"account.put":   `INSERT INTO T_accounts (tenant, user_id, role, patient, password_hash, disabled, created) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (tenant, user_id) DO UPDATE SET role = excluded.role, patient = excluded.patient, password_hash = excluded.password_hash, disabled = excluded.disabled`,
@@ -98,7 +103,7 @@ func (s *Store) Schema() []string {
 		`CREATE TABLE IF NOT EXISTS ` + p + `records (tenant TEXT NOT NULL, patient ` + b + ` NOT NULL, schema_version ` + i + ` NOT NULL, ciphertext ` + b + ` NOT NULL, updated ` + i + ` NOT NULL, PRIMARY KEY (tenant, patient))`,
 		`CREATE TABLE IF NOT EXISTS ` + p + `keys (tenant TEXT NOT NULL, patient ` + b + ` NOT NULL, kek_version ` + i + ` NOT NULL, wrapped ` + b + ` NOT NULL, PRIMARY KEY (tenant, patient))`,
 		`CREATE INDEX IF NOT EXISTS ` + p + `keys_version ON ` + p + `keys (kek_version)`,
-		`CREATE TABLE IF NOT EXISTS ` + p + `grants (tenant TEXT NOT NULL, id TEXT NOT NULL, patient ` + b + ` NOT NULL, body ` + b + ` NOT NULL, PRIMARY KEY (tenant, id))`,
+		`CREATE TABLE IF NOT EXISTS ` + p + `grants (tenant TEXT NOT NULL, id TEXT NOT NULL, patient ` + b + ` NOT NULL, body ` + b + ` NOT NULL, grantee TEXT NOT NULL DEFAULT '', PRIMARY KEY (tenant, id))`,
 		`CREATE INDEX IF NOT EXISTS ` + p + `grants_patient ON ` + p + `grants (tenant, patient)`,
 		`CREATE TABLE IF NOT EXISTS ` + p + `accounts (tenant TEXT NOT NULL, user_id TEXT NOT NULL, role TEXT NOT NULL, patient ` + b + ` NOT NULL, password_hash TEXT NOT NULL, disabled ` + i + ` NOT NULL, created ` + i + ` NOT NULL, PRIMARY KEY (tenant, user_id))`,
 		`CREATE TABLE IF NOT EXISTS ` + p + `sessions (token_hash ` + b + ` PRIMARY KEY, tenant TEXT NOT NULL, user_id TEXT NOT NULL, purpose TEXT NOT NULL, created ` + i + ` NOT NULL, last_seen ` + i + ` NOT NULL)`,
@@ -124,6 +129,9 @@ func (s *Store) Migrate(ctx context.Context) error {
 			return fmt.Errorf("phisilo: %s: migrate: %w", s.D.Name, err)
 		}
 	}
+	if err := s.addGrantee(ctx, tx); err != nil {
+		return fmt.Errorf("phisilo: %s: migrate: %w", s.D.Name, err)
+	}
 	q := `INSERT INTO ` + s.D.Prefix + `audit_head (id, seq, hash) VALUES (1, 0, $1) ON CONFLICT (id) DO NOTHING`
 	if s.D.Rebind {
 		q = ph.ReplaceAllString(q, "?")
@@ -148,6 +156,61 @@ func (s *Store) Migrate(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// addGrantee adds the grantee column (and its index) to a grants table
+// created before it existed, filling it from the stored grant bodies.
+func (s *Store) addGrantee(ctx context.Context, tx *sql.Tx) error {
+	table := s.D.Prefix + "grants"
+	hq := s.D.HasColumn
+	if s.D.Rebind {
+		hq = ph.ReplaceAllString(hq, "?")
+	}
+	var n int
+	if err := tx.QueryRowContext(ctx, hq, table, "grantee").Scan(&n); err != nil {
+		return err
+	}
+	if n == 0 {
+		if _, err := tx.ExecContext(ctx, `ALTER TABLE `+table+` ADD COLUMN grantee TEXT NOT NULL DEFAULT ''`); err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT tenant, id, body FROM `+table)
+		if err != nil {
+			return err
+		}
+		type fix struct{ tenant, id, grantee string }
+		var fixes []fix
+		for rows.Next() {
+			var f fix
+			var body []byte
+			if err := rows.Scan(&f.tenant, &f.id, &body); err != nil {
+				rows.Close()
+				return err
+			}
+			var g phisilo.Grant
+			if err := json.Unmarshal(body, &g); err != nil {
+				rows.Close()
+				return fmt.Errorf("stored grant: %w", err)
+			}
+			f.grantee = g.Grantee
+			fixes = append(fixes, f)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		uq := `UPDATE ` + table + ` SET grantee = $1 WHERE tenant = $2 AND id = $3`
+		if s.D.Rebind {
+			uq = ph.ReplaceAllString(uq, "?")
+		}
+		for _, f := range fixes {
+			if _, err := tx.ExecContext(ctx, uq, f.grantee, f.tenant, f.id); err != nil {
+				return err
+			}
+		}
+	}
+	_, err := tx.ExecContext(ctx, `CREATE INDEX IF NOT EXISTS `+table+`_grantee ON `+table+` (tenant, grantee)`)
+	return err
 }
 
 // CommitLanes implements phisilo.CommitLaner.
@@ -421,8 +484,56 @@ func (t *txn) PutGrant(ctx context.Context, tenant string, g phisilo.Grant) erro
 	if err != nil {
 		return err
 	}
-	_, err = t.exec(ctx, "grant.put", tenant, g.ID, pat(g.Patient), body)
+	_, err = t.exec(ctx, "grant.put", tenant, g.ID, pat(g.Patient), body, g.Grantee)
 	return err
+}
+
+func (t *txn) GrantsTo(ctx context.Context, tenant, grantee string) ([]phisilo.Grant, error) {
+	if t.done {
+		return nil, phisilo.ErrClosed
+	}
+	rows, err := t.tx.QueryContext(ctx, t.s.q["grant.to"], tenant, grantee)
+	if err != nil {
+		return nil, t.s.wrap("grant.to", err)
+	}
+	defer rows.Close()
+	var out []phisilo.Grant
+	for rows.Next() {
+		var body []byte
+		if err := rows.Scan(&body); err != nil {
+			return nil, t.s.wrap("grant.to", err)
+		}
+		var g phisilo.Grant
+		if err := json.Unmarshal(body, &g); err != nil {
+			return nil, fmt.Errorf("phisilo: stored grant: %w", err)
+		}
+		out = append(out, g)
+	}
+	return out, t.s.wrapNil("grant.to", rows.Err())
+}
+
+func (t *txn) PatientIDs(ctx context.Context, tenant string, after phisilo.PatientID, limit int) ([]phisilo.PatientID, error) {
+	if t.done {
+		return nil, phisilo.ErrClosed
+	}
+	rows, err := t.tx.QueryContext(ctx, t.s.q["patient.list"], tenant, pat(after), limit)
+	if err != nil {
+		return nil, t.s.wrap("patient.list", err)
+	}
+	defer rows.Close()
+	var out []phisilo.PatientID
+	for rows.Next() {
+		var pb []byte
+		if err := rows.Scan(&pb); err != nil {
+			return nil, t.s.wrap("patient.list", err)
+		}
+		p, err := toPatient(pb)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, t.s.wrapNil("patient.list", rows.Err())
 }
 
 func (t *txn) DeleteGrants(ctx context.Context, tenant string, p phisilo.PatientID) error {
