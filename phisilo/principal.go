@@ -113,7 +113,6 @@ const (
 	ActionLogout           Action = "logout"
 	ActionRewrap           Action = "rewrap"
 	ActionListPatients     Action = "list-patients"
-	ActionLoginThrottled   Action = "login-throttled"
 )
 
 // Grant lets a clinician or caregiver see part of a patient's record, for a

@@ -50,6 +50,9 @@ type Config struct {
 	// cannot take every CPU; further callers wait (honouring their
 	// context). Zero means 4.
 	MaxConcurrentPasswordChecks int
+	// LoginThrottle throttles failed logins per account and per source;
+	// the zero value means the defaults documented on [LoginThrottle].
+	LoginThrottle LoginThrottle
 }
 
 // Silo is the PHI silo service: it encrypts records under per-patient data
@@ -61,6 +64,7 @@ type Silo struct {
 	log *slog.Logger
 	kdf chan struct{} // semaphore for password hashing
 	seq sequencer     // group commit of audited calls
+	thr *throttle     // failed-login throttling
 }
 
 // New validates cfg and returns a Silo.
@@ -111,7 +115,8 @@ func New(cfg Config) (*Silo, error) {
 	if l, ok := cfg.Backend.(CommitLaner); ok && l.CommitLanes() > 1 {
 		lanes = min(l.CommitLanes(), 64)
 	}
-	return &Silo{cfg: cfg, log: log, kdf: make(chan struct{}, cfg.MaxConcurrentPasswordChecks), seq: sequencer{lanes: lanes}}, nil
+	return &Silo{cfg: cfg, log: log, kdf: make(chan struct{}, cfg.MaxConcurrentPasswordChecks), seq: sequencer{lanes: lanes},
+		thr: &throttle{cfg: cfg.LoginThrottle.withDefaults(), m: map[string]*throttleEntry{}}}, nil
 }
 
 // Tenant returns the silo's tenant.
@@ -140,7 +145,7 @@ func (s *Silo) newOp(p Principal, a Action, patient PatientID) *op {
 // domainError reports whether err is an outcome to audit and commit (as
 // opposed to a storage failure that aborts the transaction).
 func domainError(err error) bool {
-	for _, e := range []error{ErrDenied, ErrNotFound, ErrExists, ErrInvalid, ErrTooLarge, ErrDecrypt, ErrKeyRetired, ErrUnauthenticated} {
+	for _, e := range []error{ErrDenied, ErrNotFound, ErrExists, ErrInvalid, ErrTooLarge, ErrDecrypt, ErrKeyRetired, ErrUnauthenticated, ErrThrottled} {
 		if errors.Is(err, e) {
 			return true
 		}
@@ -167,6 +172,8 @@ func reasonOf(err error) string {
 		return "invalid"
 	case errors.Is(err, ErrUnauthenticated):
 		return "unauthenticated"
+	case errors.Is(err, ErrThrottled):
+		return "throttled"
 	}
 	return "error"
 }

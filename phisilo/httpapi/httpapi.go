@@ -172,6 +172,12 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		}
 	case errors.Is(err, errMediaType):
 		status, b.Error.Code, b.Error.Message = http.StatusUnsupportedMediaType, "unsupported_media_type", "content type must be application/json"
+	case errors.Is(err, phisilo.ErrThrottled):
+		status, b.Error.Code, b.Error.Message = http.StatusTooManyRequests, "throttled", "too many failed attempts; retry later"
+		var te *phisilo.ThrottledError
+		if errors.As(err, &te) {
+			w.Header().Set("Retry-After", strconv.FormatInt(int64((te.RetryAfter+time.Second-1)/time.Second), 10))
+		}
 	case errors.Is(err, phisilo.ErrUnauthenticated):
 		status, b.Error.Code, b.Error.Message = http.StatusUnauthorized, "unauthenticated", "authentication required"
 		w.Header().Set("WWW-Authenticate", `Bearer realm="phisilo"`)

@@ -338,3 +338,41 @@ func TestUnauthenticatedAccessIsRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestCredentialStuffingIsThrottled: repeated failed logins answer 429
+// with Retry-After and a body that names neither the user nor whether it
+// exists.
+func TestCredentialStuffingIsThrottled(t *testing.T) {
+	f := newFixture(t)
+	f.registerAndLogin(t)
+	for i := 0; i < 5; i++ {
+		if code, _ := f.do(t, "POST", "/v1/sessions", "", map[string]any{"user_id": "ada", "password": "wrong password!", "purpose": "PATRQT"}); code != http.StatusUnauthorized {
+			t.Fatalf("failure %d: %d", i, code)
+		}
+		if code, _ := f.do(t, "POST", "/v1/sessions", "", map[string]any{"user_id": "nobody", "password": "wrong password!", "purpose": "PATRQT"}); code != http.StatusUnauthorized {
+			t.Fatalf("failure %d: %d", i, code)
+		}
+	}
+	var bodies [][]byte
+	for _, user := range []string{"ada", "nobody"} {
+		j, _ := json.Marshal(map[string]any{"user_id": user, "password": "correct horse battery", "purpose": "PATRQT"})
+		req, _ := http.NewRequest("POST", f.srv.URL+"/v1/sessions", bytes.NewReader(j))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := f.srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "60" {
+			t.Fatalf("%s while locked: %d Retry-After %q", user, resp.StatusCode, resp.Header.Get("Retry-After"))
+		}
+		if bytes.Contains(b, []byte(user)) {
+			t.Fatalf("throttle response echoes the user ID")
+		}
+		bodies = append(bodies, b)
+	}
+	if !bytes.Equal(bodies[0], bodies[1]) {
+		t.Fatalf("throttle responses differ between a real and an unknown account")
+	}
+}
