@@ -178,6 +178,22 @@ func TestGrantsAndAuditOverHTTP(t *testing.T) {
 	}
 	var g phisilo.Grant
 	_ = json.Unmarshal(body, &g)
+	// The clinician's portal finds the patient through GET /v1/patients.
+	code, body = f.do(t, "GET", "/v1/patients", drTok, nil)
+	var list struct {
+		Patients []phisilo.PatientRef `json:"patients"`
+		Next     string               `json:"next"`
+	}
+	if err := json.Unmarshal(body, &list); err != nil || code != 200 || len(list.Patients) != 1 || list.Patients[0].Patient != id ||
+		list.Patients[0].Access != phisilo.AccessGrant || list.Patients[0].GrantID != g.ID || list.Next != "" {
+		t.Fatalf("clinician patient list: %d %s", code, body)
+	}
+	if code, _ := f.do(t, "GET", "/v1/patients", adminTok, nil); code != http.StatusForbidden {
+		t.Fatalf("admin patient list: %d", code)
+	}
+	if code, _ := f.do(t, "GET", "/v1/patients?after=nope", drTok, nil); code != http.StatusBadRequest {
+		t.Fatalf("bad after: %d", code)
+	}
 	code, body = f.do(t, "GET", path, drTok, nil)
 	if code != 200 || strings.Contains(string(body), phisilotest.Markers()[0]) || !strings.Contains(string(body), phisilotest.Markers()[3]) {
 		t.Fatalf("clinician with contact grant: %d", code)
@@ -187,6 +203,9 @@ func TestGrantsAndAuditOverHTTP(t *testing.T) {
 	}
 	if code, _ := f.do(t, "GET", path, drTok, nil); code != http.StatusForbidden {
 		t.Fatalf("after revoke: %d", code)
+	}
+	if code, body := f.do(t, "GET", "/v1/patients", drTok, nil); code != 200 || !strings.Contains(string(body), `"patients":[]`) {
+		t.Fatalf("clinician patient list after revoke: %d %s", code, body)
 	}
 	// The patient's accounting of disclosures shows the clinician's reads.
 	code, body = f.do(t, "GET", "/v1/audit?limit=100", tok, nil)
