@@ -39,6 +39,17 @@ type Dialect struct {
 	// HasColumn is a query with two placeholders (table, column) counting
 	// whether a column exists, for additive migrations.
 	HasColumn string
+	// CachedHead keeps the chain head in process memory (valid while this
+	// process was the last appender) and, at commit, moves the head row
+	// with one conditional statement that also inserts the entries,
+	// instead of SELECT … FOR UPDATE, INSERT and UPDATE. If another
+	// process appended meanwhile, the statement changes nothing and the
+	// transaction is retried from the locked head row. In-process
+	// appenders take turns on a mutex held from the first AppendAudit to
+	// the end of the transaction, so a transaction must not, after
+	// AppendAudit, write rows another transaction may hold (the silo only
+	// writes checkpoints then). Needs PostgreSQL (data-modifying CTEs).
+	CachedHead bool
 	// MigrateLock, if set, is run first in the migration transaction to
 	// serialize concurrent migrations (PostgreSQL: an advisory lock).
 	MigrateLock string
@@ -50,13 +61,23 @@ type Store struct {
 	D     Dialect
 	q     map[string]string
 	stmts map[string]*sql.Stmt
+	// headMu (a one-slot semaphore) is held by the transaction appending
+	// audit entries under CachedHead; head is guarded by it.
+	headMu chan struct{}
+	head   cachedHead
+}
+
+type cachedHead struct {
+	ok   bool
+	seq  uint64
+	hash []byte
 }
 
 var ph = regexp.MustCompile(`\$\d+`)
 
 // New prepares the query texts; call Migrate once.
 func New(db *sql.DB, d Dialect) *Store {
-	s := &Store{DB: db, D: d, q: map[string]string{}}
+	s := &Store{DB: db, D: d, q: map[string]string{}, headMu: make(chan struct{}, 1)}
 	for k, v := range queries {
 		v = regexp.MustCompile(`\bT_`).ReplaceAllString(v, d.Prefix)
 		if d.Rebind {
@@ -216,13 +237,37 @@ func (s *Store) addGrantee(ctx context.Context, tx *sql.Tx) error {
 // CommitLanes implements phisilo.CommitLaner.
 func (s *Store) CommitLanes() int { return max(s.D.Lanes, 1) }
 
-// Update implements phisilo.Backend.
+// Update implements phisilo.Backend. With a cached head (CachedHead),
+// fn may run a second time if another process moved the chain head.
 func (s *Store) Update(ctx context.Context, fn func(phisilo.Tx) error) error {
+	err := s.update(ctx, fn, false)
+	if errors.Is(err, errHeadMoved) {
+		// Retry once from the locked head row, which cannot be stale.
+		err = s.update(ctx, fn, true)
+	}
+	return err
+}
+
+// errHeadMoved: the cached chain head was stale (another process
+// appended); the transaction was rolled back and is retried.
+var errHeadMoved = errors.New("phisilo: audit head moved")
+
+func (s *Store) update(ctx context.Context, fn func(phisilo.Tx) error, lockedHead bool) (err error) {
 	tx, err := s.DB.BeginTx(ctx, s.D.TxOptions)
 	if err != nil {
 		return s.wrap("begin", err)
 	}
-	t := &txn{s: s, tx: tx}
+	t := &txn{s: s, tx: tx, lockedHead: lockedHead}
+	defer func() {
+		if t.holdsHead {
+			if err == nil && t.headRead {
+				s.head = cachedHead{ok: true, seq: t.seq, hash: t.hash}
+			} else if err != nil {
+				s.head = cachedHead{}
+			}
+			<-s.headMu
+		}
+	}()
 	if err := fn(t); err != nil {
 		t.done = true
 		_ = tx.Rollback()
@@ -305,10 +350,13 @@ type txn struct {
 	// AppendAudit and kept here; appended entries are buffered and written
 	// with one multi-row INSERT (and one head update) just before commit,
 	// so a batch of N audited calls costs one head round trip, not N.
-	headRead bool
-	seq      uint64
-	hash     []byte
-	pending  []phisilo.AuditEntry
+	headRead   bool
+	holdsHead  bool // holds s.headMu (CachedHead)
+	lockedHead bool // do not use the cached head
+	fast       bool // head taken from the cache: the head row is not locked yet
+	seq        uint64
+	hash       []byte
+	pending    []phisilo.AuditEntry
 }
 
 func (t *txn) stmt(ctx context.Context, name string) *sql.Stmt {
@@ -634,6 +682,17 @@ func (t *txn) AppendAudit(ctx context.Context, body []byte) (phisilo.AuditEntry,
 	if t.done {
 		return phisilo.AuditEntry{}, phisilo.ErrClosed
 	}
+	if !t.headRead && t.s.D.CachedHead && !t.holdsHead {
+		select {
+		case t.s.headMu <- struct{}{}:
+			t.holdsHead = true
+		case <-ctx.Done():
+			return phisilo.AuditEntry{}, ctx.Err()
+		}
+		if h := t.s.head; h.ok && !t.lockedHead {
+			t.headRead, t.fast, t.seq, t.hash = true, true, h.seq, h.hash
+		}
+	}
 	if !t.headRead {
 		var seq int64
 		var prev []byte
@@ -655,6 +714,47 @@ func (t *txn) AppendAudit(ctx context.Context, body []byte) (phisilo.AuditEntry,
 	return phisilo.AuditEntry{Seq: e.Seq, Prev: bytes.Clone(e.Prev), Hash: bytes.Clone(e.Hash), Body: bytes.Clone(e.Body)}, nil
 }
 
+// flushFast moves the head row from the cached head to the last pending
+// entry and inserts the entries, in one statement when they fit one
+// chunk; errHeadMoved if the head row was not at the cached head.
+func (t *txn) flushFast(ctx context.Context) error {
+	first := t.pending[0]
+	oldSeq := int64(first.Seq) - 1
+	p := t.s.D.Prefix
+	if len(t.pending) > auditChunk {
+		r, err := t.tx.ExecContext(ctx, `UPDATE `+p+`audit_head SET seq = $1, hash = $2 WHERE id = 1 AND seq = $3`, int64(t.seq), t.hash, oldSeq)
+		if err != nil {
+			return t.s.wrap("audit.sethead", err)
+		}
+		if n, err := r.RowsAffected(); err != nil || n != 1 {
+			return errHeadMoved
+		}
+		t.fast = false
+		return t.flushAudit(ctx)
+	}
+	var q strings.Builder
+	q.WriteString(`WITH h AS (UPDATE ` + p + `audit_head SET seq = $1, hash = $2 WHERE id = 1 AND seq = $3 RETURNING id) INSERT INTO ` + p + `audit (seq, prev, hash, body) SELECT v.seq, v.prev, v.hash, v.body FROM (VALUES `)
+	args := []any{int64(t.seq), t.hash, oldSeq}
+	for i, e := range t.pending {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		n := len(args)
+		fmt.Fprintf(&q, "($%d::%s, $%d::%s, $%d::%s, $%d::%s)", n+1, t.s.D.Int, n+2, t.s.D.Blob, n+3, t.s.D.Blob, n+4, t.s.D.Blob)
+		args = append(args, int64(e.Seq), e.Prev, e.Hash, e.Body)
+	}
+	q.WriteString(`) AS v(seq, prev, hash, body) CROSS JOIN h`)
+	r, err := t.tx.ExecContext(ctx, q.String(), args...)
+	if err != nil {
+		return t.s.wrap("audit.ins", err)
+	}
+	if n, err := r.RowsAffected(); err != nil || n != int64(len(t.pending)) {
+		return errHeadMoved
+	}
+	t.pending = nil
+	return nil
+}
+
 // auditChunk bounds the rows of one INSERT (4 parameters each).
 const auditChunk = 100
 
@@ -662,6 +762,9 @@ const auditChunk = 100
 func (t *txn) flushAudit(ctx context.Context) error {
 	if len(t.pending) == 0 {
 		return nil
+	}
+	if t.fast {
+		return t.flushFast(ctx)
 	}
 	for rest := t.pending; len(rest) > 0; {
 		n := min(len(rest), auditChunk)
