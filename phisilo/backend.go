@@ -16,6 +16,9 @@ type Backend interface {
 	// Update runs fn in one read-write transaction: if fn returns an error,
 	// or the process dies before Update returns, none of its writes persist.
 	// Transactions that append audit entries are serialized on the chain.
+	// Update may run fn a second time (after rolling back the first run),
+	// e.g. when another process moved the chain head, so fn must not
+	// have effects outside the transaction that a rerun would duplicate.
 	Update(ctx context.Context, fn func(Tx) error) error
 	// Audit returns up to limit audit entries with Seq > after, in order.
 	Audit(ctx context.Context, after uint64, limit int) ([]AuditEntry, error)
