@@ -69,6 +69,13 @@ type Tx interface {
 	PutCheckpoint(ctx context.Context, c Checkpoint) error
 }
 
+// RecordKeyer is an optional [Tx] method: a patient's sealed record and
+// wrapped data key in one read (one round trip on a network database).
+// It returns [ErrNotFound] if either is missing.
+type RecordKeyer interface {
+	RecordAndKey(ctx context.Context, tenant string, p PatientID) (SealedRecord, WrappedKey, error)
+}
+
 // SealedRecord is a record as stored: AES-256-GCM ciphertext under the
 // patient's data key.
 type SealedRecord struct {

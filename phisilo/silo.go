@@ -355,13 +355,26 @@ func (s *Silo) dataKey(ctx context.Context, tx Tx, id PatientID) ([]byte, error)
 }
 
 func (s *Silo) openRecord(ctx context.Context, tx Tx, id PatientID) (Record, error) {
-	sr, err := tx.Record(ctx, s.cfg.Tenant, id)
-	if err != nil {
-		return Record{}, err
-	}
-	dek, err := s.dataKey(ctx, tx, id)
-	if err != nil {
-		return Record{}, err
+	var sr SealedRecord
+	var dek []byte
+	if rk, ok := tx.(RecordKeyer); ok {
+		r, wk, err := rk.RecordAndKey(ctx, s.cfg.Tenant, id)
+		if err != nil {
+			return Record{}, err
+		}
+		sr = r
+		if dek, err = s.cfg.Keys.Unwrap(ctx, wk.Wrapped, keyAD(s.cfg.Tenant, id)); err != nil {
+			return Record{}, err
+		}
+	} else {
+		r, err := tx.Record(ctx, s.cfg.Tenant, id)
+		if err != nil {
+			return Record{}, err
+		}
+		sr = r
+		if dek, err = s.dataKey(ctx, tx, id); err != nil {
+			return Record{}, err
+		}
 	}
 	defer clear(dek)
 	pt, err := open(dek, sr.Ciphertext, recordAD(s.cfg.Tenant, id, sr.Schema))

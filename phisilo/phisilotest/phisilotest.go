@@ -122,6 +122,34 @@ func testRecords(t *testing.T, h Harness) {
 		}
 		return nil
 	})
+	// The optional one-read RecordAndKey agrees with Record and Key.
+	update(t, b, func(ctx context.Context, tx phisilo.Tx) error {
+		rk, ok := tx.(phisilo.RecordKeyer)
+		if !ok {
+			return nil
+		}
+		q := pid(t)
+		if _, _, err := rk.RecordAndKey(ctx, "t", q); !errors.Is(err, phisilo.ErrNotFound) {
+			return fmt.Errorf("RecordAndKey of a missing patient: %v", err)
+		}
+		if err := tx.PutRecord(ctx, phisilo.SealedRecord{Tenant: "t", Patient: q, Schema: 3, Ciphertext: []byte("ct")}); err != nil {
+			return err
+		}
+		if _, _, err := rk.RecordAndKey(ctx, "t", q); !errors.Is(err, phisilo.ErrNotFound) {
+			return fmt.Errorf("RecordAndKey without a key: %v", err)
+		}
+		if err := tx.PutKey(ctx, phisilo.WrappedKey{Tenant: "t", Patient: q, KEKVersion: 7, Wrapped: []byte("wk")}); err != nil {
+			return err
+		}
+		r, k, err := rk.RecordAndKey(ctx, "t", q)
+		if err != nil || r.Schema != 3 || string(r.Ciphertext) != "ct" || k.KEKVersion != 7 || string(k.Wrapped) != "wk" {
+			return fmt.Errorf("RecordAndKey round trip mismatch: %v", err)
+		}
+		if _, _, err := rk.RecordAndKey(ctx, "other", q); !errors.Is(err, phisilo.ErrNotFound) {
+			return fmt.Errorf("RecordAndKey leaks across tenants: %v", err)
+		}
+		return nil
+	})
 }
 
 func testKeys(t *testing.T, h Harness) {

@@ -90,6 +90,7 @@ func New(db *sql.DB, d Dialect) *Store {
 
 var queries = map[string]string{
 	"record.get":    `SELECT schema_version, ciphertext, updated FROM T_records WHERE tenant = $1 AND patient = $2`,
+	"record.key":    `SELECT r.schema_version, r.ciphertext, r.updated, k.kek_version, k.wrapped FROM T_records r JOIN T_keys k ON k.tenant = r.tenant AND k.patient = r.patient WHERE r.tenant = $1 AND r.patient = $2`,
 	"record.put":    `INSERT INTO T_records (tenant, patient, schema_version, ciphertext, updated) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant, patient) DO UPDATE SET schema_version = excluded.schema_version, ciphertext = excluded.ciphertext, updated = excluded.updated`,
 	"record.del":    `DELETE FROM T_records WHERE tenant = $1 AND patient = $2`,
 	"key.get":       `SELECT kek_version, wrapped FROM T_keys WHERE tenant = $1 AND patient = $2`,
@@ -436,6 +437,21 @@ func (t *txn) Record(ctx context.Context, tenant string, p phisilo.PatientID) (p
 	}
 	r.Schema, r.Updated = uint16(schema), fromNanos(upd)
 	return r, nil
+}
+
+// RecordAndKey implements phisilo.RecordKeyer.
+func (t *txn) RecordAndKey(ctx context.Context, tenant string, p phisilo.PatientID) (phisilo.SealedRecord, phisilo.WrappedKey, error) {
+	r := phisilo.SealedRecord{Tenant: tenant, Patient: p}
+	k := phisilo.WrappedKey{Tenant: tenant, Patient: p}
+	if t.done {
+		return r, k, phisilo.ErrClosed
+	}
+	var schema, upd, v int64
+	if err := t.row(ctx, "record.key", tenant, pat(p)).Scan(&schema, &r.Ciphertext, &upd, &v, &k.Wrapped); err != nil {
+		return r, k, t.scanErr("record.key", err)
+	}
+	r.Schema, r.Updated, k.KEKVersion = uint16(schema), fromNanos(upd), uint32(v)
+	return r, k, nil
 }
 
 func (t *txn) PutRecord(ctx context.Context, r phisilo.SealedRecord) error {
