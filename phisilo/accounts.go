@@ -311,6 +311,9 @@ func (s *Silo) dummyHash() string {
 // Login checks a user's password and opens a session. It returns the
 // session token (give it to the client; the silo stores only its hash) and
 // the principal. Every failure returns [ErrUnauthenticated] and is audited.
+// After repeated failures for the user ID or from the source (see
+// [LoginThrottle]) attempts fail with a [ThrottledError] ([ErrThrottled])
+// until the lockout ends; those are audited too (reason "throttled").
 func (s *Silo) Login(ctx context.Context, c Credentials, purpose Purpose, source string) (string, Principal, error) {
 	if len(source) > 256 {
 		source = source[:256]
@@ -329,6 +332,12 @@ func (s *Silo) Login(ctx context.Context, c Credentials, purpose Purpose, source
 	token := base64.RawURLEncoding.EncodeToString(tok[:])
 	th := sha256.Sum256([]byte(token))
 	fail := fmt.Errorf("phisilo: login: %w", ErrUnauthenticated)
+	// Throttle before any lookup or password check: a locked-out account
+	// or source gets the same answer whether or not the account exists.
+	akey, skey := s.thr.keys(s.cfg.Tenant, c.UserID, source)
+	if wait := s.thr.locked(s.now(), akey, skey); wait > 0 {
+		return "", Principal{}, s.run(ctx, o, func(Tx) error { return &ThrottledError{RetryAfter: wait} })
+	}
 	// Read the account, then check the password outside any transaction
 	// (PBKDF2 would otherwise hold the backend's write lock).
 	var acct Account
@@ -381,9 +390,13 @@ func (s *Silo) Login(ctx context.Context, c Credentials, purpose Purpose, source
 		now := s.now()
 		return tx.PutSession(ctx, Session{TokenHash: th[:], Tenant: s.cfg.Tenant, UserID: a.UserID, Purpose: purpose, Created: now, LastSeen: now})
 	})
+	if errors.Is(err, ErrUnauthenticated) {
+		s.thr.fail(s.now(), akey, skey)
+	}
 	if err != nil {
 		return "", Principal{}, err
 	}
+	s.thr.succeed(akey)
 	return token, pr, nil
 }
 

@@ -16,6 +16,9 @@ type Backend interface {
 	// Update runs fn in one read-write transaction: if fn returns an error,
 	// or the process dies before Update returns, none of its writes persist.
 	// Transactions that append audit entries are serialized on the chain.
+	// Update may run fn a second time (after rolling back the first run),
+	// e.g. when another process moved the chain head, so fn must not
+	// have effects outside the transaction that a rerun would duplicate.
 	Update(ctx context.Context, fn func(Tx) error) error
 	// Audit returns up to limit audit entries with Seq > after, in order.
 	Audit(ctx context.Context, after uint64, limit int) ([]AuditEntry, error)
@@ -41,6 +44,12 @@ type Tx interface {
 	Grants(ctx context.Context, tenant string, p PatientID) ([]Grant, error)
 	PutGrant(ctx context.Context, tenant string, g Grant) error // insert or replace by ID
 	DeleteGrants(ctx context.Context, tenant string, p PatientID) error
+	// GrantsTo returns every grant of tenant (active or not) whose Grantee
+	// is grantee, ordered by ID. SQL backends index it.
+	GrantsTo(ctx context.Context, tenant, grantee string) ([]Grant, error)
+	// PatientIDs lists up to limit patients of tenant that have a data
+	// key, with ID > after in byte order, ordered.
+	PatientIDs(ctx context.Context, tenant string, after PatientID, limit int) ([]PatientID, error)
 
 	Account(ctx context.Context, tenant, userID string) (Account, error)
 	PutAccount(ctx context.Context, a Account) error // insert or replace
@@ -58,6 +67,13 @@ type Tx interface {
 	// and Hash = [ChainHash](Prev, Seq, body).
 	AppendAudit(ctx context.Context, body []byte) (AuditEntry, error)
 	PutCheckpoint(ctx context.Context, c Checkpoint) error
+}
+
+// RecordKeyer is an optional [Tx] method: a patient's sealed record and
+// wrapped data key in one read (one round trip on a network database).
+// It returns [ErrNotFound] if either is missing.
+type RecordKeyer interface {
+	RecordAndKey(ctx context.Context, tenant string, p PatientID) (SealedRecord, WrappedKey, error)
 }
 
 // SealedRecord is a record as stored: AES-256-GCM ciphertext under the

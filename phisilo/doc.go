@@ -37,7 +37,8 @@
 // Harbor). Admins manage accounts and read the audit log, never clinical
 // content. A clinician acting for emergency treatment may break the glass
 // ([Silo.BreakGlass]) with a mandatory reason; the access is audited as an
-// alert.
+// alert. [Silo.Patients] lists what a principal may open under the same
+// rules (own record, active grants, or de-identified for support).
 //
 // # Audit
 //
@@ -53,7 +54,9 @@
 //
 // Accounts hold PBKDF2-HMAC-SHA256 password hashes. [Silo.Login] returns a
 // random session token (only its hash is stored); [Silo.Session] enforces
-// an idle timeout (automatic logoff) and an absolute timeout.
+// an idle timeout (automatic logoff) and an absolute timeout. Failed logins
+// are throttled per user ID and per source with doubling lockouts
+// ([LoginThrottle], [ErrThrottled]); every attempt is audited.
 //
 // # Errors
 //
@@ -65,5 +68,10 @@
 //
 // A Silo and the provided backends and key managers are safe for
 // concurrent use. Silo holds no per-patient state in memory, so any number
-// of processes may share one PostgreSQL backend.
+// of processes may share one PostgreSQL backend (login throttling counters
+// are per process). Concurrent calls share backend transactions (group
+// commit): one leader runs the queued calls and their audit entries in one
+// transaction and commits once; each call returns only after that commit,
+// so an audited read shares an fsync with its neighbours but never returns
+// PHI before its audit entry is durable.
 package phisilo

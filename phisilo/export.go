@@ -174,7 +174,7 @@ func fhirAction(a Action) string {
 	switch a {
 	case ActionRegister, ActionGrant:
 		return "C"
-	case ActionRead, ActionReadDeidentified, ActionBreakGlass, ActionListGrants, ActionQueryAudit:
+	case ActionRead, ActionReadDeidentified, ActionBreakGlass, ActionListGrants, ActionQueryAudit, ActionListPatients:
 		return "R"
 	case ActionUpdate, ActionRevoke, ActionManageAccounts, ActionRewrap:
 		return "U"

@@ -80,6 +80,16 @@ func decide(p Principal, a Action, target PatientID, grants []Grant, reason stri
 			return decision{}, nil
 		}
 		return deny("role")
+	case ActionListPatients:
+		// The listing itself is filtered: own record, active grants, or
+		// (support) the de-identified population. Admins manage accounts,
+		// not clinical content.
+		switch {
+		case p.Role == RolePatient && !p.Patient.IsZero(),
+			p.Role == RoleClinician, p.Role == RoleCaregiver, p.Role == RoleSupport:
+			return decision{}, nil
+		}
+		return deny("role")
 	case ActionManageAccounts, ActionRewrap:
 		if p.Role == RoleAdmin {
 			return decision{}, nil

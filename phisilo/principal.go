@@ -112,6 +112,7 @@ const (
 	ActionLogin            Action = "login"
 	ActionLogout           Action = "logout"
 	ActionRewrap           Action = "rewrap"
+	ActionListPatients     Action = "list-patients"
 )
 
 // Grant lets a clinician or caregiver see part of a patient's record, for a

@@ -50,6 +50,9 @@ type Config struct {
 	// cannot take every CPU; further callers wait (honouring their
 	// context). Zero means 4.
 	MaxConcurrentPasswordChecks int
+	// LoginThrottle throttles failed logins per account and per source;
+	// the zero value means the defaults documented on [LoginThrottle].
+	LoginThrottle LoginThrottle
 }
 
 // Silo is the PHI silo service: it encrypts records under per-patient data
@@ -60,6 +63,8 @@ type Silo struct {
 	cfg Config
 	log *slog.Logger
 	kdf chan struct{} // semaphore for password hashing
+	seq sequencer     // group commit of audited calls
+	thr *throttle     // failed-login throttling
 }
 
 // New validates cfg and returns a Silo.
@@ -106,7 +111,12 @@ func New(cfg Config) (*Silo, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Silo{cfg: cfg, log: log, kdf: make(chan struct{}, cfg.MaxConcurrentPasswordChecks)}, nil
+	lanes := 1
+	if l, ok := cfg.Backend.(CommitLaner); ok && l.CommitLanes() > 1 {
+		lanes = min(l.CommitLanes(), 64)
+	}
+	return &Silo{cfg: cfg, log: log, kdf: make(chan struct{}, cfg.MaxConcurrentPasswordChecks), seq: sequencer{lanes: lanes},
+		thr: &throttle{cfg: cfg.LoginThrottle.withDefaults(), m: map[string]*throttleEntry{}}}, nil
 }
 
 // Tenant returns the silo's tenant.
@@ -135,7 +145,7 @@ func (s *Silo) newOp(p Principal, a Action, patient PatientID) *op {
 // domainError reports whether err is an outcome to audit and commit (as
 // opposed to a storage failure that aborts the transaction).
 func domainError(err error) bool {
-	for _, e := range []error{ErrDenied, ErrNotFound, ErrExists, ErrInvalid, ErrTooLarge, ErrDecrypt, ErrKeyRetired, ErrUnauthenticated} {
+	for _, e := range []error{ErrDenied, ErrNotFound, ErrExists, ErrInvalid, ErrTooLarge, ErrDecrypt, ErrKeyRetired, ErrUnauthenticated, ErrThrottled} {
 		if errors.Is(err, e) {
 			return true
 		}
@@ -162,32 +172,22 @@ func reasonOf(err error) string {
 		return "invalid"
 	case errors.Is(err, ErrUnauthenticated):
 		return "unauthenticated"
+	case errors.Is(err, ErrThrottled):
+		return "throttled"
 	}
 	return "error"
 }
 
 // run executes body in a transaction and appends o's event in the same
 // transaction. A domain error from body is audited and committed, then
-// returned; any other error rolls everything back.
+// returned; any other error rolls everything back. Concurrent calls share
+// transactions through the group-commit sequencer (batch.go); run returns
+// only after o's transaction committed.
 func (s *Silo) run(ctx context.Context, o *op, body func(tx Tx) error) error {
-	err := s.cfg.Backend.Update(ctx, func(tx Tx) error {
-		res := body(tx)
-		if res != nil && !domainError(res) {
-			return res
-		}
-		o.result = res
-		switch {
-		case res == nil:
-			o.ev.Outcome = OutcomeSuccess
-		case errors.Is(res, ErrDenied):
-			o.ev.Outcome = OutcomeDenied
-			o.ev.Reason = reasonOf(res)
-		default:
-			o.ev.Outcome = OutcomeFailure
-			o.ev.Reason = reasonOf(res)
-		}
-		return s.appendAudit(ctx, tx, o.ev)
-	})
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	err := s.submit(&pending{ctx: ctx, o: o, ev: o.ev, body: body, done: make(chan result, 1)})
 	if err != nil {
 		s.log.LogAttrs(ctx, slog.LevelError, "phisilo: transaction failed", slog.String("action", string(o.ev.Action)), slog.String("error", err.Error()))
 		return err
@@ -355,13 +355,26 @@ func (s *Silo) dataKey(ctx context.Context, tx Tx, id PatientID) ([]byte, error)
 }
 
 func (s *Silo) openRecord(ctx context.Context, tx Tx, id PatientID) (Record, error) {
-	sr, err := tx.Record(ctx, s.cfg.Tenant, id)
-	if err != nil {
-		return Record{}, err
-	}
-	dek, err := s.dataKey(ctx, tx, id)
-	if err != nil {
-		return Record{}, err
+	var sr SealedRecord
+	var dek []byte
+	if rk, ok := tx.(RecordKeyer); ok {
+		r, wk, err := rk.RecordAndKey(ctx, s.cfg.Tenant, id)
+		if err != nil {
+			return Record{}, err
+		}
+		sr = r
+		if dek, err = s.cfg.Keys.Unwrap(ctx, wk.Wrapped, keyAD(s.cfg.Tenant, id)); err != nil {
+			return Record{}, err
+		}
+	} else {
+		r, err := tx.Record(ctx, s.cfg.Tenant, id)
+		if err != nil {
+			return Record{}, err
+		}
+		sr = r
+		if dek, err = s.dataKey(ctx, tx, id); err != nil {
+			return Record{}, err
+		}
 	}
 	defer clear(dek)
 	pt, err := open(dek, sr.Ciphertext, recordAD(s.cfg.Tenant, id, sr.Schema))

@@ -16,11 +16,13 @@
 // Messages are fixed per code and name at most a field, never a value, so
 // a response never echoes PHI. Status codes: 400 invalid, 401
 // unauthenticated, 403 denied, 404 not found, 409 exists, 413 too large,
-// 415 not JSON, 500 anything else.
+// 415 not JSON, 429 too many failed logins (with Retry-After, in seconds),
+// 500 anything else.
 //
 // # Routes
 //
 //	POST   /v1/patients                      register (self, or a clinician's session); → {patient_id, enrolment_token}
+//	GET    /v1/patients?after=ID&limit=N     the patients the caller may open → {patients: [{patient, access, grant_id, sections, expires}], next}
 //	GET    /v1/patients/{id}                 read (as the policy allows)
 //	PUT    /v1/patients/{id}                 replace the record (the patient)
 //	DELETE /v1/patients/{id}                 crypto-shred (the patient)
@@ -98,6 +100,7 @@ func New(cfg Config) (*Handler, error) {
 	}
 	m := h.mux
 	m.HandleFunc("POST /v1/patients", h.register)
+	m.HandleFunc("GET /v1/patients", h.authed(h.patients))
 	m.HandleFunc("GET /v1/patients/{id}", h.authed(h.read))
 	m.HandleFunc("PUT /v1/patients/{id}", h.authed(h.update))
 	m.HandleFunc("DELETE /v1/patients/{id}", h.authed(h.delete))
@@ -172,6 +175,12 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		}
 	case errors.Is(err, errMediaType):
 		status, b.Error.Code, b.Error.Message = http.StatusUnsupportedMediaType, "unsupported_media_type", "content type must be application/json"
+	case errors.Is(err, phisilo.ErrThrottled):
+		status, b.Error.Code, b.Error.Message = http.StatusTooManyRequests, "throttled", "too many failed attempts; retry later"
+		var te *phisilo.ThrottledError
+		if errors.As(err, &te) {
+			w.Header().Set("Retry-After", strconv.FormatInt(int64((te.RetryAfter+time.Second-1)/time.Second), 10))
+		}
 	case errors.Is(err, phisilo.ErrUnauthenticated):
 		status, b.Error.Code, b.Error.Message = http.StatusUnauthorized, "unauthenticated", "authentication required"
 		w.Header().Set("WWW-Authenticate", `Bearer realm="phisilo"`)
@@ -435,6 +444,50 @@ func (h *Handler) revokeGrant(w http.ResponseWriter, r *http.Request, p phisilo.
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// patients lists what the caller may open ([phisilo.Silo.Patients]): own
+// record, active grants, or (support) the de-identified population.
+// "next" is the after= value of the following page, absent on the last.
+func (h *Handler) patients(w http.ResponseWriter, r *http.Request, p phisilo.Principal) {
+	q := phisilo.PatientQuery{}
+	v := r.URL.Query()
+	if s := v.Get("after"); s != "" {
+		id, err := phisilo.ParsePatientID(s)
+		if err != nil {
+			h.fail(w, r, &phisilo.FieldError{Field: "after", Reason: "not a patient ID"})
+			return
+		}
+		q.After = id
+	}
+	if s := v.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > phisilo.MaxPatientQuery {
+			h.fail(w, r, &phisilo.FieldError{Field: "limit", Reason: "out of range"})
+			return
+		}
+		q.Limit = n
+	}
+	refs, err := h.cfg.Silo.Patients(r.Context(), p, q)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	out := struct {
+		Patients []phisilo.PatientRef `json:"patients"`
+		Next     string               `json:"next,omitempty"`
+	}{Patients: refs}
+	if out.Patients == nil {
+		out.Patients = []phisilo.PatientRef{}
+	}
+	limit := q.Limit
+	if limit == 0 {
+		limit = 100
+	}
+	if len(refs) == limit {
+		out.Next = refs[len(refs)-1].Patient.String()
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (h *Handler) audit(w http.ResponseWriter, r *http.Request, p phisilo.Principal) {

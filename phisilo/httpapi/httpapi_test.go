@@ -178,6 +178,22 @@ func TestGrantsAndAuditOverHTTP(t *testing.T) {
 	}
 	var g phisilo.Grant
 	_ = json.Unmarshal(body, &g)
+	// The clinician's portal finds the patient through GET /v1/patients.
+	code, body = f.do(t, "GET", "/v1/patients", drTok, nil)
+	var list struct {
+		Patients []phisilo.PatientRef `json:"patients"`
+		Next     string               `json:"next"`
+	}
+	if err := json.Unmarshal(body, &list); err != nil || code != 200 || len(list.Patients) != 1 || list.Patients[0].Patient != id ||
+		list.Patients[0].Access != phisilo.AccessGrant || list.Patients[0].GrantID != g.ID || list.Next != "" {
+		t.Fatalf("clinician patient list: %d %s", code, body)
+	}
+	if code, _ := f.do(t, "GET", "/v1/patients", adminTok, nil); code != http.StatusForbidden {
+		t.Fatalf("admin patient list: %d", code)
+	}
+	if code, _ := f.do(t, "GET", "/v1/patients?after=nope", drTok, nil); code != http.StatusBadRequest {
+		t.Fatalf("bad after: %d", code)
+	}
 	code, body = f.do(t, "GET", path, drTok, nil)
 	if code != 200 || strings.Contains(string(body), phisilotest.Markers()[0]) || !strings.Contains(string(body), phisilotest.Markers()[3]) {
 		t.Fatalf("clinician with contact grant: %d", code)
@@ -187,6 +203,9 @@ func TestGrantsAndAuditOverHTTP(t *testing.T) {
 	}
 	if code, _ := f.do(t, "GET", path, drTok, nil); code != http.StatusForbidden {
 		t.Fatalf("after revoke: %d", code)
+	}
+	if code, body := f.do(t, "GET", "/v1/patients", drTok, nil); code != 200 || !strings.Contains(string(body), `"patients":[]`) {
+		t.Fatalf("clinician patient list after revoke: %d %s", code, body)
 	}
 	// The patient's accounting of disclosures shows the clinician's reads.
 	code, body = f.do(t, "GET", "/v1/audit?limit=100", tok, nil)
@@ -336,5 +355,43 @@ func TestUnauthenticatedAccessIsRefused(t *testing.T) {
 		if code, _ := f.do(t, "GET", "/v1/patients/"+id.String(), tok, nil); code != http.StatusUnauthorized {
 			t.Fatalf("token %.8q: %d", tok, code)
 		}
+	}
+}
+
+// TestCredentialStuffingIsThrottled: repeated failed logins answer 429
+// with Retry-After and a body that names neither the user nor whether it
+// exists.
+func TestCredentialStuffingIsThrottled(t *testing.T) {
+	f := newFixture(t)
+	f.registerAndLogin(t)
+	for i := 0; i < 5; i++ {
+		if code, _ := f.do(t, "POST", "/v1/sessions", "", map[string]any{"user_id": "ada", "password": "wrong password!", "purpose": "PATRQT"}); code != http.StatusUnauthorized {
+			t.Fatalf("failure %d: %d", i, code)
+		}
+		if code, _ := f.do(t, "POST", "/v1/sessions", "", map[string]any{"user_id": "nobody", "password": "wrong password!", "purpose": "PATRQT"}); code != http.StatusUnauthorized {
+			t.Fatalf("failure %d: %d", i, code)
+		}
+	}
+	var bodies [][]byte
+	for _, user := range []string{"ada", "nobody"} {
+		j, _ := json.Marshal(map[string]any{"user_id": user, "password": "correct horse battery", "purpose": "PATRQT"})
+		req, _ := http.NewRequest("POST", f.srv.URL+"/v1/sessions", bytes.NewReader(j))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := f.srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "60" {
+			t.Fatalf("%s while locked: %d Retry-After %q", user, resp.StatusCode, resp.Header.Get("Retry-After"))
+		}
+		if bytes.Contains(b, []byte(user)) {
+			t.Fatalf("throttle response echoes the user ID")
+		}
+		bodies = append(bodies, b)
+	}
+	if !bytes.Equal(bodies[0], bodies[1]) {
+		t.Fatalf("throttle responses differ between a real and an unknown account")
 	}
 }

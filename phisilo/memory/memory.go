@@ -256,6 +256,43 @@ func (t *tx) PutGrant(ctx context.Context, tenant string, g phisilo.Grant) error
 	return nil
 }
 
+func (t *tx) GrantsTo(ctx context.Context, tenant, grantee string) ([]phisilo.Grant, error) {
+	if err := t.check(ctx); err != nil {
+		return nil, err
+	}
+	var out []phisilo.Grant
+	for k, gs := range t.b.grants {
+		if k.tenant != tenant {
+			continue
+		}
+		for _, g := range gs {
+			if g.Grantee == grantee {
+				g.Sections = slices.Clone(g.Sections)
+				out = append(out, g)
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b phisilo.Grant) int { return strings.Compare(a.ID, b.ID) })
+	return out, nil
+}
+
+func (t *tx) PatientIDs(ctx context.Context, tenant string, after phisilo.PatientID, limit int) ([]phisilo.PatientID, error) {
+	if err := t.check(ctx); err != nil {
+		return nil, err
+	}
+	var out []phisilo.PatientID
+	for k := range t.b.keys {
+		if k.tenant == tenant && bytes.Compare(k.patient[:], after[:]) > 0 {
+			out = append(out, k.patient)
+		}
+	}
+	slices.SortFunc(out, func(a, b phisilo.PatientID) int { return bytes.Compare(a[:], b[:]) })
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
 func (t *tx) DeleteGrants(ctx context.Context, tenant string, p phisilo.PatientID) error {
 	if err := t.check(ctx); err != nil {
 		return err

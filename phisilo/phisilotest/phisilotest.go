@@ -17,6 +17,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -42,6 +43,7 @@ func Run(t *testing.T, h Harness) {
 		{"Records", testRecords},
 		{"Keys", testKeys},
 		{"Grants", testGrants},
+		{"PatientIDs", testPatientIDs},
 		{"AccountsAndSessions", testAccounts},
 		{"RollbackOnError", testRollback},
 		{"RollbackOnCancel", testCancel},
@@ -50,6 +52,7 @@ func Run(t *testing.T, h Harness) {
 		{"ConcurrentWriters", testConcurrent},
 		{"Durability", testDurable},
 		{"SiloRoundTrip", testSilo},
+		{"BatchMemberFailure", testBatchFailure},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, h) })
@@ -116,6 +119,34 @@ func testRecords(t *testing.T, h Harness) {
 		}
 		if err := tx.DeleteRecord(ctx, "t1", p); !errors.Is(err, phisilo.ErrNotFound) {
 			return fmt.Errorf("double delete: got %v, want ErrNotFound", err)
+		}
+		return nil
+	})
+	// The optional one-read RecordAndKey agrees with Record and Key.
+	update(t, b, func(ctx context.Context, tx phisilo.Tx) error {
+		rk, ok := tx.(phisilo.RecordKeyer)
+		if !ok {
+			return nil
+		}
+		q := pid(t)
+		if _, _, err := rk.RecordAndKey(ctx, "t", q); !errors.Is(err, phisilo.ErrNotFound) {
+			return fmt.Errorf("RecordAndKey of a missing patient: %v", err)
+		}
+		if err := tx.PutRecord(ctx, phisilo.SealedRecord{Tenant: "t", Patient: q, Schema: 3, Ciphertext: []byte("ct")}); err != nil {
+			return err
+		}
+		if _, _, err := rk.RecordAndKey(ctx, "t", q); !errors.Is(err, phisilo.ErrNotFound) {
+			return fmt.Errorf("RecordAndKey without a key: %v", err)
+		}
+		if err := tx.PutKey(ctx, phisilo.WrappedKey{Tenant: "t", Patient: q, KEKVersion: 7, Wrapped: []byte("wk")}); err != nil {
+			return err
+		}
+		r, k, err := rk.RecordAndKey(ctx, "t", q)
+		if err != nil || r.Schema != 3 || string(r.Ciphertext) != "ct" || k.KEKVersion != 7 || string(k.Wrapped) != "wk" {
+			return fmt.Errorf("RecordAndKey round trip mismatch: %v", err)
+		}
+		if _, _, err := rk.RecordAndKey(ctx, "other", q); !errors.Is(err, phisilo.ErrNotFound) {
+			return fmt.Errorf("RecordAndKey leaks across tenants: %v", err)
 		}
 		return nil
 	})
@@ -194,11 +225,36 @@ func testGrants(t *testing.T, h Harness) {
 		if gs, _ := tx.Grants(ctx, "other", p); len(gs) != 0 {
 			return fmt.Errorf("grants leak across tenants")
 		}
+		// GrantsTo: by grantee, any patient, ordered by ID, revoked included.
+		p2 := pid(t)
+		g3 := g
+		g3.ID, g3.Patient, g3.Revoked = "g0", p2, time.Time{}
+		if err := tx.PutGrant(ctx, "t", g3); err != nil {
+			return err
+		}
+		other := g
+		other.ID, other.Grantee = "g9", "nurse"
+		if err := tx.PutGrant(ctx, "t", other); err != nil {
+			return err
+		}
+		to, err := tx.GrantsTo(ctx, "t", "dr")
+		if err != nil {
+			return err
+		}
+		if len(to) != 3 || to[0].ID != "g0" || to[0].Patient != p2 || to[1].ID != "g1" || to[1].Revoked.IsZero() || to[2].ID != "g2" {
+			return fmt.Errorf("GrantsTo(dr) = %d grants, wrong set or order", len(to))
+		}
+		if to, _ := tx.GrantsTo(ctx, "other", "dr"); len(to) != 0 {
+			return fmt.Errorf("GrantsTo leaks across tenants")
+		}
 		if err := tx.DeleteGrants(ctx, "t", p); err != nil {
 			return err
 		}
 		if gs, _ := tx.Grants(ctx, "t", p); len(gs) != 0 {
 			return fmt.Errorf("grants survive DeleteGrants")
+		}
+		if to, _ := tx.GrantsTo(ctx, "t", "dr"); len(to) != 1 || to[0].ID != "g0" {
+			return fmt.Errorf("GrantsTo after DeleteGrants = %d grants, want only g0", len(to))
 		}
 		return nil
 	})
@@ -475,6 +531,42 @@ func testConcurrent(t *testing.T, h Harness) {
 	})
 }
 
+// testPatientIDs: PatientIDs pages through the keyed patients in order.
+func testPatientIDs(t *testing.T, h Harness) {
+	b := open(t, h)
+	var ids []phisilo.PatientID
+	update(t, b, func(ctx context.Context, tx phisilo.Tx) error {
+		for i := 0; i < 5; i++ {
+			p := pid(t)
+			ids = append(ids, p)
+			if err := tx.PutKey(ctx, phisilo.WrappedKey{Tenant: "t", Patient: p, KEKVersion: 1, Wrapped: []byte{1}}); err != nil {
+				return err
+			}
+		}
+		return tx.PutKey(ctx, phisilo.WrappedKey{Tenant: "other", Patient: pid(t), KEKVersion: 1, Wrapped: []byte{1}})
+	})
+	slices.SortFunc(ids, func(a, b phisilo.PatientID) int { return bytes.Compare(a[:], b[:]) })
+	update(t, b, func(ctx context.Context, tx phisilo.Tx) error {
+		var got []phisilo.PatientID
+		var after phisilo.PatientID
+		for {
+			page, err := tx.PatientIDs(ctx, "t", after, 2)
+			if err != nil {
+				return err
+			}
+			got = append(got, page...)
+			if len(page) < 2 {
+				break
+			}
+			after = page[len(page)-1]
+		}
+		if !slices.Equal(got, ids) {
+			return fmt.Errorf("PatientIDs paged %d ids, want the 5 of the tenant in order", len(got))
+		}
+		return nil
+	})
+}
+
 // testDurable: committed data survives a reopen; the chain continues.
 func testDurable(t *testing.T, h Harness) {
 	if h.Reopen == nil {
@@ -546,6 +638,130 @@ func testSilo(t *testing.T, h Harness) {
 	if err != nil || n < 6 {
 		t.Fatalf("VerifyAudit = %d, %v", n, err)
 	}
+}
+
+// errInjected is a storage fault injected by faultyBackend.
+var errInjected = errors.New("phisilotest: injected storage fault")
+
+// faultyBackend wraps a backend: its first Update waits for gate (so
+// concurrent silo calls queue up behind it and share the next
+// transactions), Key fails for the patient bad with a storage error, and
+// it records the most audit appends seen in one transaction.
+type faultyBackend struct {
+	phisilo.Backend
+	bad     phisilo.PatientID
+	gate    chan struct{}
+	once    sync.Once
+	mu      sync.Mutex
+	maxMemb int
+}
+
+func (f *faultyBackend) Update(ctx context.Context, fn func(phisilo.Tx) error) error {
+	f.once.Do(func() { <-f.gate })
+	return f.Backend.Update(ctx, func(tx phisilo.Tx) error {
+		ft := &faultyTx{Tx: tx, bad: f.bad}
+		err := fn(ft)
+		if err == nil {
+			f.mu.Lock()
+			f.maxMemb = max(f.maxMemb, ft.appends)
+			f.mu.Unlock()
+		}
+		return err
+	})
+}
+
+type faultyTx struct {
+	phisilo.Tx
+	bad     phisilo.PatientID
+	appends int
+}
+
+func (t *faultyTx) Key(ctx context.Context, tenant string, p phisilo.PatientID) (phisilo.WrappedKey, error) {
+	if p == t.bad {
+		return phisilo.WrappedKey{}, errInjected
+	}
+	return t.Tx.Key(ctx, tenant, p)
+}
+
+func (t *faultyTx) AppendAudit(ctx context.Context, body []byte) (phisilo.AuditEntry, error) {
+	t.appends++
+	return t.Tx.AppendAudit(ctx, body)
+}
+
+// testBatchFailure: concurrent reads share group-commit transactions; one
+// member whose storage read fails gets its error and no PHI, and the
+// others' reads and audit entries are neither lost nor duplicated, and
+// the chain verifies.
+func testBatchFailure(t *testing.T, h Harness) {
+	b := open(t, h)
+	ks, err := phisilo.NewKeyset("", nil)
+	must(t, err)
+	ctx := context.Background()
+	setup, err := phisilo.New(phisilo.Config{Backend: b, Keys: ks, PasswordIterations: 1000})
+	must(t, err)
+	self := phisilo.Principal{UserID: "app", Role: phisilo.RolePatient, Purpose: phisilo.PurposePatientRequest}
+	const n = 12
+	ids := make([]phisilo.PatientID, n)
+	for i := range ids {
+		ids[i], err = setup.Register(ctx, self, phisilo.Record{Name: phisilo.Name{Given: "P", Family: fmt.Sprint(i)}}, nil)
+		must(t, err)
+	}
+	before, err := phisilo.VerifyAudit(ctx, b, phisilo.VerifyOptions{})
+	must(t, err)
+	f := &faultyBackend{Backend: b, bad: ids[n/2], gate: make(chan struct{})}
+	s, err := phisilo.New(phisilo.Config{Backend: f, Keys: ks, PasswordIterations: 1000})
+	must(t, err)
+	var started, done sync.WaitGroup
+	errs := make([]error, n)
+	recs := make([]phisilo.Record, n)
+	for i := range ids {
+		started.Add(1)
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			own := phisilo.Principal{UserID: fmt.Sprintf("u%d", i), Role: phisilo.RolePatient, Purpose: phisilo.PurposePatientRequest, Patient: ids[i]}
+			started.Done()
+			recs[i], errs[i] = s.Get(ctx, own, ids[i])
+		}()
+	}
+	started.Wait()
+	close(f.gate)
+	done.Wait()
+	for i := range ids {
+		if i == n/2 {
+			if !errors.Is(errs[i], errInjected) || recs[i].Name.Family != "" {
+				t.Fatalf("failing member: err %v, record returned %v; want the storage error and no record", errs[i], recs[i].Name.Family != "")
+			}
+			continue
+		}
+		if errs[i] != nil || recs[i].Name.Family != fmt.Sprint(i) {
+			t.Fatalf("member %d: %v (record match %v)", i, errs[i], recs[i].Name.Family == fmt.Sprint(i))
+		}
+	}
+	total, err := phisilo.VerifyAudit(ctx, b, phisilo.VerifyOptions{})
+	must(t, err)
+	if total-before != n-1 {
+		t.Fatalf("%d audit entries for %d successful reads", total-before, n-1)
+	}
+	seen := map[string]int{}
+	entries, err := b.Audit(ctx, before, 1000)
+	must(t, err)
+	for _, e := range entries {
+		r, err := phisilo.DecodeAuditEntry(e)
+		must(t, err)
+		if r.Event.Action != phisilo.ActionRead || r.Event.Outcome != phisilo.OutcomeSuccess {
+			t.Fatalf("unexpected audit event %s/%s", r.Event.Action, r.Event.Outcome)
+		}
+		seen[r.Event.UserID]++
+	}
+	for i := range ids {
+		if want := map[bool]int{true: 0, false: 1}[i == n/2]; seen[fmt.Sprintf("u%d", i)] != want {
+			t.Fatalf("user u%d has %d audit entries, want %d", i, seen[fmt.Sprintf("u%d", i)], want)
+		}
+	}
+	f.mu.Lock()
+	t.Logf("largest committed batch: %d audited calls", f.maxMemb)
+	f.mu.Unlock()
 }
 
 var markers = [...]string{"ZQXMARKERGIVEN", "ZQXMARKERFAMILY", "ZQXMARKERSTREET", "zqxmarker@example.org", "+1-555-0142-9"}

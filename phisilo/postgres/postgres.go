@@ -48,8 +48,9 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 	}
 	db.SetMaxOpenConns(cfg.MaxConns)
 	db.SetMaxIdleConns(cfg.MaxConns)
-	s := sqlstore.New(db, sqlstore.Dialect{Name: "postgres", Blob: "BYTEA", Int: "BIGINT", LockHead: " FOR UPDATE", Prefix: "phisilo_",
-		MigrateLock: "SELECT pg_advisory_xact_lock(7079186207397716225)"})
+	s := sqlstore.New(db, sqlstore.Dialect{Name: "postgres", Blob: "BYTEA", Int: "BIGINT", LockHead: " FOR UPDATE", Prefix: "phisilo_", Lanes: min(cfg.MaxConns, 2), CachedHead: true,
+		MigrateLock: "SELECT pg_advisory_xact_lock(7079186207397716225)",
+		HasColumn:   "SELECT count(*) FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1 AND column_name = $2"})
 	if err := s.Migrate(ctx); err != nil {
 		db.Close()
 		return nil, err

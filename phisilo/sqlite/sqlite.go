@@ -58,7 +58,8 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 	// writes its audit event. This also keeps BEGIN IMMEDIATE from
 	// queueing on busy_timeout within the process.
 	db.SetMaxOpenConns(1)
-	s := sqlstore.New(db, sqlstore.Dialect{Name: "sqlite", Rebind: true, Blob: "BLOB", Int: "INTEGER", Prefix: "phisilo_", Prepare: true, LastRowHead: true})
+	s := sqlstore.New(db, sqlstore.Dialect{Name: "sqlite", Rebind: true, Blob: "BLOB", Int: "INTEGER", Prefix: "phisilo_", Prepare: true, LastRowHead: true,
+		HasColumn: `SELECT count(*) FROM pragma_table_info($1) WHERE name = $2`})
 	if err := s.Migrate(ctx); err != nil {
 		db.Close()
 		return nil, err

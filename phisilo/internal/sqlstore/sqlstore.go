@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/openiomt/sdk/phisilo"
@@ -32,6 +33,23 @@ type Dialect struct {
 	// a locked head row: correct only where write transactions are fully
 	// serialized (SQLite's BEGIN IMMEDIATE), and one write cheaper.
 	LastRowHead bool
+	// Lanes is how many audit-appending transactions the silo should run
+	// at once (see phisilo.CommitLaner); zero means 1.
+	Lanes int
+	// HasColumn is a query with two placeholders (table, column) counting
+	// whether a column exists, for additive migrations.
+	HasColumn string
+	// CachedHead keeps the chain head in process memory (valid while this
+	// process was the last appender) and, at commit, moves the head row
+	// with one conditional statement that also inserts the entries,
+	// instead of SELECT … FOR UPDATE, INSERT and UPDATE. If another
+	// process appended meanwhile, the statement changes nothing and the
+	// transaction is retried from the locked head row. In-process
+	// appenders take turns on a mutex held from the first AppendAudit to
+	// the end of the transaction, so a transaction must not, after
+	// AppendAudit, write rows another transaction may hold (the silo only
+	// writes checkpoints then). Needs PostgreSQL (data-modifying CTEs).
+	CachedHead bool
 	// MigrateLock, if set, is run first in the migration transaction to
 	// serialize concurrent migrations (PostgreSQL: an advisory lock).
 	MigrateLock string
@@ -43,13 +61,23 @@ type Store struct {
 	D     Dialect
 	q     map[string]string
 	stmts map[string]*sql.Stmt
+	// headMu (a one-slot semaphore) is held by the transaction appending
+	// audit entries under CachedHead; head is guarded by it.
+	headMu chan struct{}
+	head   cachedHead
+}
+
+type cachedHead struct {
+	ok   bool
+	seq  uint64
+	hash []byte
 }
 
 var ph = regexp.MustCompile(`\$\d+`)
 
 // New prepares the query texts; call Migrate once.
 func New(db *sql.DB, d Dialect) *Store {
-	s := &Store{DB: db, D: d, q: map[string]string{}}
+	s := &Store{DB: db, D: d, q: map[string]string{}, headMu: make(chan struct{}, 1)}
 	for k, v := range queries {
 		v = regexp.MustCompile(`\bT_`).ReplaceAllString(v, d.Prefix)
 		if d.Rebind {
@@ -62,6 +90,7 @@ func New(db *sql.DB, d Dialect) *Store {
 
 var queries = map[string]string{
 	"record.get":    `SELECT schema_version, ciphertext, updated FROM T_records WHERE tenant = $1 AND patient = $2`,
+	"record.key":    `SELECT r.schema_version, r.ciphertext, r.updated, k.kek_version, k.wrapped FROM T_records r JOIN T_keys k ON k.tenant = r.tenant AND k.patient = r.patient WHERE r.tenant = $1 AND r.patient = $2`,
 	"record.put":    `INSERT INTO T_records (tenant, patient, schema_version, ciphertext, updated) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant, patient) DO UPDATE SET schema_version = excluded.schema_version, ciphertext = excluded.ciphertext, updated = excluded.updated`,
 	"record.del":    `DELETE FROM T_records WHERE tenant = $1 AND patient = $2`,
 	"key.get":       `SELECT kek_version, wrapped FROM T_keys WHERE tenant = $1 AND patient = $2`,
@@ -69,7 +98,9 @@ var queries = map[string]string{
 	"key.del":       `DELETE FROM T_keys WHERE tenant = $1 AND patient = $2`,
 	"key.below":     `SELECT tenant, patient, kek_version, wrapped FROM T_keys WHERE kek_version < $1 ORDER BY kek_version LIMIT $2`,
 	"grant.list":    `SELECT body FROM T_grants WHERE tenant = $1 AND patient = $2 ORDER BY id`,
-	"grant.put":     `INSERT INTO T_grants (tenant, id, patient, body) VALUES ($1, $2, $3, $4) ON CONFLICT (tenant, id) DO UPDATE SET body = excluded.body`,
+	"grant.put":     `INSERT INTO T_grants (tenant, id, patient, body, grantee) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant, id) DO UPDATE SET body = excluded.body, grantee = excluded.grantee`,
+	"grant.to":      `SELECT body FROM T_grants WHERE tenant = $1 AND grantee = $2 ORDER BY id`,
+	"patient.list":  `SELECT patient FROM T_keys WHERE tenant = $1 AND patient > $2 ORDER BY patient LIMIT $3`,
 	"grant.del":     `DELETE FROM T_grants WHERE tenant = $1 AND patient = $2`,
 	"account.get":   `SELECT role, patient, password_hash, disabled, created FROM T_accounts WHERE tenant = $1 AND user_id = $2`,
 	"account.put":   `INSERT INTO T_accounts (tenant, user_id, role, patient, password_hash, disabled, created) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (tenant, user_id) DO UPDATE SET role = excluded.role, patient = excluded.patient, password_hash = excluded.password_hash, disabled = excluded.disabled`,
@@ -94,7 +125,7 @@ func (s *Store) Schema() []string {
 		`CREATE TABLE IF NOT EXISTS ` + p + `records (tenant TEXT NOT NULL, patient ` + b + ` NOT NULL, schema_version ` + i + ` NOT NULL, ciphertext ` + b + ` NOT NULL, updated ` + i + ` NOT NULL, PRIMARY KEY (tenant, patient))`,
 		`CREATE TABLE IF NOT EXISTS ` + p + `keys (tenant TEXT NOT NULL, patient ` + b + ` NOT NULL, kek_version ` + i + ` NOT NULL, wrapped ` + b + ` NOT NULL, PRIMARY KEY (tenant, patient))`,
 		`CREATE INDEX IF NOT EXISTS ` + p + `keys_version ON ` + p + `keys (kek_version)`,
-		`CREATE TABLE IF NOT EXISTS ` + p + `grants (tenant TEXT NOT NULL, id TEXT NOT NULL, patient ` + b + ` NOT NULL, body ` + b + ` NOT NULL, PRIMARY KEY (tenant, id))`,
+		`CREATE TABLE IF NOT EXISTS ` + p + `grants (tenant TEXT NOT NULL, id TEXT NOT NULL, patient ` + b + ` NOT NULL, body ` + b + ` NOT NULL, grantee TEXT NOT NULL DEFAULT '', PRIMARY KEY (tenant, id))`,
 		`CREATE INDEX IF NOT EXISTS ` + p + `grants_patient ON ` + p + `grants (tenant, patient)`,
 		`CREATE TABLE IF NOT EXISTS ` + p + `accounts (tenant TEXT NOT NULL, user_id TEXT NOT NULL, role TEXT NOT NULL, patient ` + b + ` NOT NULL, password_hash TEXT NOT NULL, disabled ` + i + ` NOT NULL, created ` + i + ` NOT NULL, PRIMARY KEY (tenant, user_id))`,
 		`CREATE TABLE IF NOT EXISTS ` + p + `sessions (token_hash ` + b + ` PRIMARY KEY, tenant TEXT NOT NULL, user_id TEXT NOT NULL, purpose TEXT NOT NULL, created ` + i + ` NOT NULL, last_seen ` + i + ` NOT NULL)`,
@@ -119,6 +150,9 @@ func (s *Store) Migrate(ctx context.Context) error {
 		if _, err := tx.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("phisilo: %s: migrate: %w", s.D.Name, err)
 		}
+	}
+	if err := s.addGrantee(ctx, tx); err != nil {
+		return fmt.Errorf("phisilo: %s: migrate: %w", s.D.Name, err)
 	}
 	q := `INSERT INTO ` + s.D.Prefix + `audit_head (id, seq, hash) VALUES (1, 0, $1) ON CONFLICT (id) DO NOTHING`
 	if s.D.Rebind {
@@ -146,14 +180,101 @@ func (s *Store) Migrate(ctx context.Context) error {
 	return nil
 }
 
-// Update implements phisilo.Backend.
+// addGrantee adds the grantee column (and its index) to a grants table
+// created before it existed, filling it from the stored grant bodies.
+func (s *Store) addGrantee(ctx context.Context, tx *sql.Tx) error {
+	table := s.D.Prefix + "grants"
+	hq := s.D.HasColumn
+	if s.D.Rebind {
+		hq = ph.ReplaceAllString(hq, "?")
+	}
+	var n int
+	if err := tx.QueryRowContext(ctx, hq, table, "grantee").Scan(&n); err != nil {
+		return err
+	}
+	if n == 0 {
+		if _, err := tx.ExecContext(ctx, `ALTER TABLE `+table+` ADD COLUMN grantee TEXT NOT NULL DEFAULT ''`); err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT tenant, id, body FROM `+table)
+		if err != nil {
+			return err
+		}
+		type fix struct{ tenant, id, grantee string }
+		var fixes []fix
+		for rows.Next() {
+			var f fix
+			var body []byte
+			if err := rows.Scan(&f.tenant, &f.id, &body); err != nil {
+				rows.Close()
+				return err
+			}
+			var g phisilo.Grant
+			if err := json.Unmarshal(body, &g); err != nil {
+				rows.Close()
+				return fmt.Errorf("stored grant: %w", err)
+			}
+			f.grantee = g.Grantee
+			fixes = append(fixes, f)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		uq := `UPDATE ` + table + ` SET grantee = $1 WHERE tenant = $2 AND id = $3`
+		if s.D.Rebind {
+			uq = ph.ReplaceAllString(uq, "?")
+		}
+		for _, f := range fixes {
+			if _, err := tx.ExecContext(ctx, uq, f.grantee, f.tenant, f.id); err != nil {
+				return err
+			}
+		}
+	}
+	_, err := tx.ExecContext(ctx, `CREATE INDEX IF NOT EXISTS `+table+`_grantee ON `+table+` (tenant, grantee)`)
+	return err
+}
+
+// CommitLanes implements phisilo.CommitLaner.
+func (s *Store) CommitLanes() int { return max(s.D.Lanes, 1) }
+
+// Update implements phisilo.Backend. With a cached head (CachedHead),
+// fn may run a second time if another process moved the chain head.
 func (s *Store) Update(ctx context.Context, fn func(phisilo.Tx) error) error {
+	err := s.update(ctx, fn, false)
+	if errors.Is(err, errHeadMoved) {
+		// Retry once from the locked head row, which cannot be stale.
+		err = s.update(ctx, fn, true)
+	}
+	return err
+}
+
+// errHeadMoved: the cached chain head was stale (another process
+// appended); the transaction was rolled back and is retried.
+var errHeadMoved = errors.New("phisilo: audit head moved")
+
+func (s *Store) update(ctx context.Context, fn func(phisilo.Tx) error, lockedHead bool) (err error) {
 	tx, err := s.DB.BeginTx(ctx, s.D.TxOptions)
 	if err != nil {
 		return s.wrap("begin", err)
 	}
-	t := &txn{s: s, tx: tx}
+	t := &txn{s: s, tx: tx, lockedHead: lockedHead}
+	defer func() {
+		if t.holdsHead {
+			if err == nil && t.headRead {
+				s.head = cachedHead{ok: true, seq: t.seq, hash: t.hash}
+			} else if err != nil {
+				s.head = cachedHead{}
+			}
+			<-s.headMu
+		}
+	}()
 	if err := fn(t); err != nil {
+		t.done = true
+		_ = tx.Rollback()
+		return err
+	}
+	if err := t.flushAudit(ctx); err != nil {
 		t.done = true
 		_ = tx.Rollback()
 		return err
@@ -226,6 +347,17 @@ type txn struct {
 	s    *Store
 	tx   *sql.Tx
 	done bool
+	// The chain head is read (and on PostgreSQL locked) at the first
+	// AppendAudit and kept here; appended entries are buffered and written
+	// with one multi-row INSERT (and one head update) just before commit,
+	// so a batch of N audited calls costs one head round trip, not N.
+	headRead   bool
+	holdsHead  bool // holds s.headMu (CachedHead)
+	lockedHead bool // do not use the cached head
+	fast       bool // head taken from the cache: the head row is not locked yet
+	seq        uint64
+	hash       []byte
+	pending    []phisilo.AuditEntry
 }
 
 func (t *txn) stmt(ctx context.Context, name string) *sql.Stmt {
@@ -305,6 +437,21 @@ func (t *txn) Record(ctx context.Context, tenant string, p phisilo.PatientID) (p
 	}
 	r.Schema, r.Updated = uint16(schema), fromNanos(upd)
 	return r, nil
+}
+
+// RecordAndKey implements phisilo.RecordKeyer.
+func (t *txn) RecordAndKey(ctx context.Context, tenant string, p phisilo.PatientID) (phisilo.SealedRecord, phisilo.WrappedKey, error) {
+	r := phisilo.SealedRecord{Tenant: tenant, Patient: p}
+	k := phisilo.WrappedKey{Tenant: tenant, Patient: p}
+	if t.done {
+		return r, k, phisilo.ErrClosed
+	}
+	var schema, upd, v int64
+	if err := t.row(ctx, "record.key", tenant, pat(p)).Scan(&schema, &r.Ciphertext, &upd, &v, &k.Wrapped); err != nil {
+		return r, k, t.scanErr("record.key", err)
+	}
+	r.Schema, r.Updated, k.KEKVersion = uint16(schema), fromNanos(upd), uint32(v)
+	return r, k, nil
 }
 
 func (t *txn) PutRecord(ctx context.Context, r phisilo.SealedRecord) error {
@@ -401,8 +548,56 @@ func (t *txn) PutGrant(ctx context.Context, tenant string, g phisilo.Grant) erro
 	if err != nil {
 		return err
 	}
-	_, err = t.exec(ctx, "grant.put", tenant, g.ID, pat(g.Patient), body)
+	_, err = t.exec(ctx, "grant.put", tenant, g.ID, pat(g.Patient), body, g.Grantee)
 	return err
+}
+
+func (t *txn) GrantsTo(ctx context.Context, tenant, grantee string) ([]phisilo.Grant, error) {
+	if t.done {
+		return nil, phisilo.ErrClosed
+	}
+	rows, err := t.tx.QueryContext(ctx, t.s.q["grant.to"], tenant, grantee)
+	if err != nil {
+		return nil, t.s.wrap("grant.to", err)
+	}
+	defer rows.Close()
+	var out []phisilo.Grant
+	for rows.Next() {
+		var body []byte
+		if err := rows.Scan(&body); err != nil {
+			return nil, t.s.wrap("grant.to", err)
+		}
+		var g phisilo.Grant
+		if err := json.Unmarshal(body, &g); err != nil {
+			return nil, fmt.Errorf("phisilo: stored grant: %w", err)
+		}
+		out = append(out, g)
+	}
+	return out, t.s.wrapNil("grant.to", rows.Err())
+}
+
+func (t *txn) PatientIDs(ctx context.Context, tenant string, after phisilo.PatientID, limit int) ([]phisilo.PatientID, error) {
+	if t.done {
+		return nil, phisilo.ErrClosed
+	}
+	rows, err := t.tx.QueryContext(ctx, t.s.q["patient.list"], tenant, pat(after), limit)
+	if err != nil {
+		return nil, t.s.wrap("patient.list", err)
+	}
+	defer rows.Close()
+	var out []phisilo.PatientID
+	for rows.Next() {
+		var pb []byte
+		if err := rows.Scan(&pb); err != nil {
+			return nil, t.s.wrap("patient.list", err)
+		}
+		p, err := toPatient(pb)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, t.s.wrapNil("patient.list", rows.Err())
 }
 
 func (t *txn) DeleteGrants(ctx context.Context, tenant string, p phisilo.PatientID) error {
@@ -503,28 +698,126 @@ func (t *txn) AppendAudit(ctx context.Context, body []byte) (phisilo.AuditEntry,
 	if t.done {
 		return phisilo.AuditEntry{}, phisilo.ErrClosed
 	}
-	var seq int64
-	var prev []byte
-	head := "audit.head"
-	if t.s.D.LastRowHead {
-		head = "audit.last"
-	}
-	if err := t.row(ctx, head).Scan(&seq, &prev); errors.Is(err, sql.ErrNoRows) && t.s.D.LastRowHead {
-		seq, prev = 0, phisilo.GenesisHash()
-	} else if err != nil {
-		return phisilo.AuditEntry{}, t.s.wrap(head, err)
-	}
-	e := phisilo.AuditEntry{Seq: uint64(seq) + 1, Prev: prev, Body: bytes.Clone(body)}
-	e.Hash = phisilo.ChainHash(prev, e.Seq, body)
-	if _, err := t.exec(ctx, "audit.ins", int64(e.Seq), e.Prev, e.Hash, e.Body); err != nil {
-		return phisilo.AuditEntry{}, err
-	}
-	if !t.s.D.LastRowHead {
-		if _, err := t.exec(ctx, "audit.sethead", int64(e.Seq), e.Hash); err != nil {
-			return phisilo.AuditEntry{}, err
+	if !t.headRead && t.s.D.CachedHead && !t.holdsHead {
+		select {
+		case t.s.headMu <- struct{}{}:
+			t.holdsHead = true
+		case <-ctx.Done():
+			return phisilo.AuditEntry{}, ctx.Err()
+		}
+		if h := t.s.head; h.ok && !t.lockedHead {
+			t.headRead, t.fast, t.seq, t.hash = true, true, h.seq, h.hash
 		}
 	}
-	return e, nil
+	if !t.headRead {
+		var seq int64
+		var prev []byte
+		head := "audit.head"
+		if t.s.D.LastRowHead {
+			head = "audit.last"
+		}
+		if err := t.row(ctx, head).Scan(&seq, &prev); errors.Is(err, sql.ErrNoRows) && t.s.D.LastRowHead {
+			seq, prev = 0, phisilo.GenesisHash()
+		} else if err != nil {
+			return phisilo.AuditEntry{}, t.s.wrap(head, err)
+		}
+		t.headRead, t.seq, t.hash = true, uint64(seq), prev
+	}
+	e := phisilo.AuditEntry{Seq: t.seq + 1, Prev: t.hash, Body: bytes.Clone(body)}
+	e.Hash = phisilo.ChainHash(e.Prev, e.Seq, e.Body)
+	t.seq, t.hash = e.Seq, e.Hash
+	t.pending = append(t.pending, e)
+	return phisilo.AuditEntry{Seq: e.Seq, Prev: bytes.Clone(e.Prev), Hash: bytes.Clone(e.Hash), Body: bytes.Clone(e.Body)}, nil
+}
+
+// flushFast moves the head row from the cached head to the last pending
+// entry and inserts the entries, in one statement when they fit one
+// chunk; errHeadMoved if the head row was not at the cached head.
+func (t *txn) flushFast(ctx context.Context) error {
+	first := t.pending[0]
+	oldSeq := int64(first.Seq) - 1
+	p := t.s.D.Prefix
+	if len(t.pending) > auditChunk {
+		r, err := t.tx.ExecContext(ctx, `UPDATE `+p+`audit_head SET seq = $1, hash = $2 WHERE id = 1 AND seq = $3`, int64(t.seq), t.hash, oldSeq)
+		if err != nil {
+			return t.s.wrap("audit.sethead", err)
+		}
+		if n, err := r.RowsAffected(); err != nil || n != 1 {
+			return errHeadMoved
+		}
+		t.fast = false
+		return t.flushAudit(ctx)
+	}
+	var q strings.Builder
+	q.WriteString(`WITH h AS (UPDATE ` + p + `audit_head SET seq = $1, hash = $2 WHERE id = 1 AND seq = $3 RETURNING id) INSERT INTO ` + p + `audit (seq, prev, hash, body) SELECT v.seq, v.prev, v.hash, v.body FROM (VALUES `)
+	args := []any{int64(t.seq), t.hash, oldSeq}
+	for i, e := range t.pending {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		n := len(args)
+		fmt.Fprintf(&q, "($%d::%s, $%d::%s, $%d::%s, $%d::%s)", n+1, t.s.D.Int, n+2, t.s.D.Blob, n+3, t.s.D.Blob, n+4, t.s.D.Blob)
+		args = append(args, int64(e.Seq), e.Prev, e.Hash, e.Body)
+	}
+	q.WriteString(`) AS v(seq, prev, hash, body) CROSS JOIN h`)
+	r, err := t.tx.ExecContext(ctx, q.String(), args...)
+	if err != nil {
+		return t.s.wrap("audit.ins", err)
+	}
+	if n, err := r.RowsAffected(); err != nil || n != int64(len(t.pending)) {
+		return errHeadMoved
+	}
+	t.pending = nil
+	return nil
+}
+
+// auditChunk bounds the rows of one INSERT (4 parameters each).
+const auditChunk = 100
+
+// flushAudit writes the buffered audit entries and the new head.
+func (t *txn) flushAudit(ctx context.Context) error {
+	if len(t.pending) == 0 {
+		return nil
+	}
+	if t.fast {
+		return t.flushFast(ctx)
+	}
+	for rest := t.pending; len(rest) > 0; {
+		n := min(len(rest), auditChunk)
+		chunk := rest[:n]
+		rest = rest[n:]
+		if len(chunk) == 1 {
+			e := chunk[0]
+			if _, err := t.exec(ctx, "audit.ins", int64(e.Seq), e.Prev, e.Hash, e.Body); err != nil {
+				return err
+			}
+			continue
+		}
+		var q strings.Builder
+		q.WriteString("INSERT INTO " + t.s.D.Prefix + "audit (seq, prev, hash, body) VALUES ")
+		args := make([]any, 0, 4*len(chunk))
+		for i, e := range chunk {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			if t.s.D.Rebind {
+				q.WriteString("(?, ?, ?, ?)")
+			} else {
+				fmt.Fprintf(&q, "($%d, $%d, $%d, $%d)", 4*i+1, 4*i+2, 4*i+3, 4*i+4)
+			}
+			args = append(args, int64(e.Seq), e.Prev, e.Hash, e.Body)
+		}
+		if _, err := t.tx.ExecContext(ctx, q.String(), args...); err != nil {
+			return t.s.wrap("audit.ins", err)
+		}
+	}
+	t.pending = nil
+	if !t.s.D.LastRowHead {
+		if _, err := t.exec(ctx, "audit.sethead", int64(t.seq), t.hash); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (t *txn) PutCheckpoint(ctx context.Context, c phisilo.Checkpoint) error {
