@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -48,7 +49,7 @@ func TestPortalAdapterEnforcesSiloPolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := iomt.PatientID(pid)
-	a := &siloPortal{phi: phi, dir: func(context.Context) ([]iomt.PatientID, error) { return []iomt.PatientID{id}, nil }}
+	a := &siloPortal{phi: phi}
 
 	pw := map[string]string{}
 	for _, ac := range accts {
@@ -63,6 +64,17 @@ func TestPortalAdapterEnforcesSiloPolicy(t *testing.T) {
 	}
 	if _, err := a.Patient(ctx, dr, id); !errors.Is(err, portal.ErrForbidden) {
 		t.Fatalf("clinician without grant: %v", err)
+	}
+	listed := func(s portal.Session) bool {
+		t.Helper()
+		list, err := a.ListPatients(ctx, s)
+		if err != nil {
+			t.Fatalf("list patients as %s: %v", s.UserID, err)
+		}
+		return slices.ContainsFunc(list, func(p portal.PatientSummary) bool { return p.ID == id })
+	}
+	if listed(dr) {
+		t.Fatal("the patient list shows a clinician a patient who has not shared with them")
 	}
 	alex, err := a.Login(ctx, "alex", "correct horse battery", "PATRQT", "127.0.0.1")
 	if err != nil {
@@ -80,6 +92,9 @@ func TestPortalAdapterEnforcesSiloPolicy(t *testing.T) {
 	if err != nil || seen.DisplayName != "Alex Testperson" || seen.CanShare {
 		t.Fatalf("clinician under grant: %+v %v", seen, err)
 	}
+	if !listed(dr) || !listed(alex) {
+		t.Fatal("the patient list leaves out the clinician's shared patient or the patient's own record")
+	}
 	if _, err := a.CreateShare(ctx, dr, id, portal.ShareRequest{Grantee: "jordan", Role: portal.RoleCaregiver, Scope: "readings", For: time.Hour}); !errors.Is(err, portal.ErrForbidden) {
 		t.Fatalf("clinician creating a share: %v", err)
 	}
@@ -89,12 +104,18 @@ func TestPortalAdapterEnforcesSiloPolicy(t *testing.T) {
 	if _, err := a.Patient(ctx, dr, id); !errors.Is(err, portal.ErrForbidden) {
 		t.Fatalf("after revocation: %v", err)
 	}
+	if listed(dr) {
+		t.Fatal("the patient list still shows a revoked share")
+	}
 	admin, err := a.Login(ctx, "admin", pw["admin"], "HSYSADMIN", "127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := a.Patient(ctx, admin, id); !errors.Is(err, portal.ErrForbidden) {
 		t.Fatalf("admin reading clinical content: %v", err)
+	}
+	if _, err := a.ListPatients(ctx, admin); !errors.Is(err, portal.ErrForbidden) {
+		t.Fatalf("admin listing patients: %v", err)
 	}
 	page, err := a.Audit(ctx, admin, 100)
 	if err != nil || !page.ChainOK {

@@ -25,16 +25,11 @@ func Purposes() []portal.Purpose {
 	}
 }
 
-// PatientDirectory lists the patient UUIDs the cloud knows (from device
-// bindings). UUIDs are not PHI; names come only from an audited silo read.
-type PatientDirectory func(ctx context.Context) ([]iomt.PatientID, error)
-
 // siloPortal adapts the PHI silo to the portal's Auth, Patients, Shares and
 // AuditLog. Every PHI access goes through phisilo, which enforces the
 // policy and audits it; this type only translates.
 type siloPortal struct {
 	phi *PHI
-	dir PatientDirectory
 	now func() time.Time
 }
 
@@ -98,23 +93,38 @@ func (a *siloPortal) Logout(ctx context.Context, token, _ string) error {
 	return mapErr(a.phi.Silo.Logout(ctx, token))
 }
 
+// ListPatients asks the silo which patients the user may open
+// (phisilo.Silo.Patients: own record, active grants, de-identified for
+// support; audited). Names are not shown here: they come only from the
+// audited read of one patient's page.
 func (a *siloPortal) ListPatients(ctx context.Context, s portal.Session) ([]portal.PatientSummary, error) {
-	if s.Role == portal.RolePatient {
-		return []portal.PatientSummary{{ID: s.Patient, DisplayName: "My record", Access: "own record"}}, nil
+	var out []portal.PatientSummary
+	q := phisilo.PatientQuery{Limit: phisilo.MaxPatientQuery}
+	for {
+		refs, err := a.phi.Silo.Patients(ctx, principal(s), q)
+		if err != nil {
+			return nil, mapErr(err)
+		}
+		for _, r := range refs {
+			id := iomt.PatientID(r.Patient)
+			name := "Patient " + id.String()[:8]
+			access := "de-identified view"
+			switch r.Access {
+			case phisilo.AccessOwn:
+				name, access = "My record", "own record"
+			case phisilo.AccessGrant:
+				access = "shared with you"
+				if !r.Expires.IsZero() {
+					access += " until " + r.Expires.In(time.Local).Format("2006-01-02 15:04")
+				}
+			}
+			out = append(out, portal.PatientSummary{ID: id, DisplayName: name, Access: access})
+		}
+		if len(refs) < q.Limit {
+			return out, nil
+		}
+		q.After = refs[len(refs)-1].Patient
 	}
-	ids, err := a.dir(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]portal.PatientSummary, 0, len(ids))
-	access := "open to view under a sharing grant (audited)"
-	if s.Role == portal.RoleSupport {
-		access = "de-identified view"
-	}
-	for _, id := range ids {
-		out = append(out, portal.PatientSummary{ID: id, DisplayName: "Patient " + id.String()[:8], Access: access})
-	}
-	return out, nil
 }
 
 func (a *siloPortal) Patient(ctx context.Context, s portal.Session, id iomt.PatientID) (portal.Patient, error) {
