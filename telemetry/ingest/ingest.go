@@ -20,6 +20,7 @@ import (
 
 	"github.com/openiomt/sdk/iomt"
 	"github.com/openiomt/sdk/telemetry"
+	"github.com/openiomt/sdk/telemetry/internal/mqttconn"
 	"github.com/openiomt/sdk/telemetry/store"
 )
 
@@ -277,13 +278,12 @@ func New(cfg Config) (*Ingest, error) {
 			OnClientError:              func(err error) { in.log.Warn("ingest: client error", "err", err) },
 		},
 	}
-	if tlsCfg != nil {
-		ac.AttemptConnection = func(ctx context.Context, _ autopaho.ClientConfig, u *url.URL) (net.Conn, error) {
-			ctx, cancel := context.WithTimeout(ctx, DefaultConnectTimeout)
-			defer cancel()
-			d := tls.Dialer{Config: tlsCfg}
-			return d.DialContext(ctx, "tcp", u.Host)
+	ac.AttemptConnection = func(ctx context.Context, _ autopaho.ClientConfig, _ *url.URL) (net.Conn, error) {
+		c, err := in.dial(ctx)
+		if err != nil {
+			return nil, err
 		}
+		return mqttconn.Wrap(c), nil
 	}
 	for range cfg.Verifiers {
 		in.wg.Add(1)

@@ -11,8 +11,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho"
+
+	"github.com/openiomt/sdk/telemetry/internal/mqttconn"
 )
 
 // Presence payloads (retained, QoS 1, on PresenceTopic).
@@ -181,7 +182,7 @@ func (in *Ingest) drainSession(ctx context.Context, peer string) (bool, error) {
 	o := &owner{}
 	o.touch()
 	c := paho.NewClient(paho.ClientConfig{
-		Conn: packets.NewThreadSafeConn(conn), ClientID: peer,
+		Conn: mqttconn.Wrap(conn), ClientID: peer,
 		EnableManualAcknowledgment: true, SendAcksInterval: 2 * time.Millisecond,
 		OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
 			if pr.Packet.QoS == 0 || strings.HasPrefix(pr.Packet.Topic, in.presencePrefix) {
