@@ -70,6 +70,8 @@ type loadtestResult struct {
 	P99ms        float64 `json:"p99_ms"`
 	Maxms        float64 `json:"max_ms"`
 	Rejected     uint64  `json:"rejected"`
+	// RejectedBy counts rejections by reason (omitted when none).
+	RejectedBy map[string]uint64 `json:"rejected_by,omitempty"`
 	Lost         int64   `json:"lost"`
 	Duplicates   uint64  `json:"duplicates"`
 	HeapStartMiB float64 `json:"heap_first_quarter_mib"`
@@ -238,6 +240,9 @@ func printLoadtest(out io.Writer, asJSON bool, r loadtestResult) {
 	fmt.Fprintf(out, "%s (verify=%v store=%s): %d sent, %d stored in %.1fs (until the last commit) = %.0f readings/s; latency p50 %.1f ms p99 %.1f ms max %.1f ms; rejected %d, lost %d, duplicates %d, publish errors %d; heap %.1f→%.1f MiB (peak %.1f), peak RSS %.1f MiB\n",
 		r.Phase, r.Verify, r.Store, r.Sent, r.Stored, r.Seconds, r.Rate, r.P50ms, r.P99ms, r.Maxms,
 		r.Rejected, r.Lost, r.Duplicates, r.PublishErrs, r.HeapStartMiB, r.HeapEndMiB, r.HeapPeakMiB, r.PeakRSSMiB)
+	if len(r.RejectedBy) > 0 {
+		fmt.Fprintf(out, "  rejected by reason: %v\n", r.RejectedBy)
+	}
 }
 
 // latencyHist is a fixed-bucket latency histogram (100 µs buckets up to
@@ -601,7 +606,14 @@ func loadtestPhase(ctx context.Context, o loadtestOpts, phase string) (loadtestR
 	res.Lost = int64(res.Sent) - int64(res.Stored)
 	res.PublishErrs = pubErrs.Load()
 	for _, w := range workers {
-		res.Rejected += w.Stats().Rejected
+		st := w.Stats()
+		res.Rejected += st.Rejected
+		for k, v := range st.RejectedBy {
+			if res.RejectedBy == nil {
+				res.RejectedBy = map[string]uint64{}
+			}
+			res.RejectedBy[k] += v
+		}
 	}
 	hmu.Lock()
 	if n := len(heaps); n >= 4 {
