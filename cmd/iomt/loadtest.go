@@ -59,26 +59,26 @@ type loadtestOpts struct {
 
 // loadtestResult is one phase's outcome; also the --json form.
 type loadtestResult struct {
-	Phase        string  `json:"phase"`
-	Verify       bool    `json:"verify"`
-	Store        string  `json:"store"`
-	Seconds      float64 `json:"seconds"`
-	Sent         uint64  `json:"sent"`
-	Stored       uint64  `json:"stored"`
-	Rate         float64 `json:"stored_per_second"`
-	P50ms        float64 `json:"p50_ms"`
-	P99ms        float64 `json:"p99_ms"`
-	Maxms        float64 `json:"max_ms"`
-	Rejected     uint64  `json:"rejected"`
+	Phase    string  `json:"phase"`
+	Verify   bool    `json:"verify"`
+	Store    string  `json:"store"`
+	Seconds  float64 `json:"seconds"`
+	Sent     uint64  `json:"sent"`
+	Stored   uint64  `json:"stored"`
+	Rate     float64 `json:"stored_per_second"`
+	P50ms    float64 `json:"p50_ms"`
+	P99ms    float64 `json:"p99_ms"`
+	Maxms    float64 `json:"max_ms"`
+	Rejected uint64  `json:"rejected"`
 	// RejectedBy counts rejections by reason (omitted when none).
-	RejectedBy map[string]uint64 `json:"rejected_by,omitempty"`
-	Lost         int64   `json:"lost"`
-	Duplicates   uint64  `json:"duplicates"`
-	HeapStartMiB float64 `json:"heap_first_quarter_mib"`
-	HeapEndMiB   float64 `json:"heap_last_quarter_mib"`
-	HeapPeakMiB  float64 `json:"heap_peak_mib"`
-	PeakRSSMiB   float64 `json:"peak_rss_mib"`
-	PublishErrs  uint64  `json:"publish_errors"`
+	RejectedBy   map[string]uint64 `json:"rejected_by,omitempty"`
+	Lost         int64             `json:"lost"`
+	Duplicates   uint64            `json:"duplicates"`
+	HeapStartMiB float64           `json:"heap_first_quarter_mib"`
+	HeapEndMiB   float64           `json:"heap_last_quarter_mib"`
+	HeapPeakMiB  float64           `json:"heap_peak_mib"`
+	PeakRSSMiB   float64           `json:"peak_rss_mib"`
+	PublishErrs  uint64            `json:"publish_errors"`
 	// Presigned: envelopes were signed before the clock started and
 	// latency runs from each reading's scheduled publish instant.
 	Presigned bool `json:"presigned"`
