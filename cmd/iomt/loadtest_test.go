@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -18,6 +19,7 @@ func TestLoadtestUsage(t *testing.T) {
 		{"loadtest", "--store", "postgres"},
 		{"loadtest", "--alg", "HS256"},
 		{"loadtest", "--workers", "1000"},
+		{"loadtest", "--presign", "--rate", "100000", "--duration", "1h"},
 	} {
 		code, _, stderr := runCLI(t, "", args...)
 		if code != exitUsage || strings.Count(stderr, "\n") != 1 {
@@ -35,22 +37,25 @@ func TestLoadtestUsage(t *testing.T) {
 func TestLoadtestRunsEndToEnd(t *testing.T) {
 	url := testenv.MQTTURL(t)
 	db := filepath.Join(t.TempDir(), "lt.db")
-	code, out, stderr := runCLI(t, "", "loadtest", "--broker", url, "--devices", "4", "--rate", "200",
-		"--duration", "1s", "--workers", "2", "--store", "sqlite", "--db", db, "--compare", "--json")
-	if code != 0 {
-		t.Fatalf("exit %d: %s %s", code, out, stderr)
-	}
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 2 {
-		t.Fatalf("want baseline and full results, got %q", out)
-	}
-	for _, l := range lines {
-		var r loadtestResult
-		if err := json.Unmarshal([]byte(l), &r); err != nil {
-			t.Fatal(err)
+	for _, presign := range []bool{false, true} {
+		code, out, stderr := runCLI(t, "", "loadtest", "--broker", url, "--devices", "4", "--rate", "200",
+			"--duration", "1s", "--workers", "2", "--store", "sqlite", "--db", db, "--compare", "--json",
+			"--presign="+strconv.FormatBool(presign))
+		if code != 0 {
+			t.Fatalf("exit %d: %s %s", code, out, stderr)
 		}
-		if r.Sent == 0 || r.Stored != r.Sent || r.Lost != 0 || r.Rejected != 0 || r.Duplicates != 0 {
-			t.Fatalf("%s: %+v", r.Phase, r)
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		if len(lines) != 2 {
+			t.Fatalf("want baseline and full results, got %q", out)
+		}
+		for _, l := range lines {
+			var r loadtestResult
+			if err := json.Unmarshal([]byte(l), &r); err != nil {
+				t.Fatal(err)
+			}
+			if r.Sent == 0 || r.Stored != r.Sent || r.Lost != 0 || r.Rejected != 0 || r.Duplicates != 0 || r.Presigned != presign {
+				t.Fatalf("%s (presign %v): %+v", r.Phase, presign, r)
+			}
 		}
 	}
 }

@@ -39,6 +39,8 @@ func chaosChild() bool {
 		os.Exit(chaosDevice())
 	case "ingest":
 		os.Exit(chaosIngest())
+	case "stuck-ingest":
+		os.Exit(stuckIngest())
 	}
 	return false
 }

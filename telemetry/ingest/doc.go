@@ -18,9 +18,46 @@
 // commit failed is still accepted when it comes back. Store failures are
 // retried with backoff and never acknowledged. Workers use a persistent
 // session (Config.ClientID, Config.SessionExpiry): a restarted worker gets
-// back the messages it had not acknowledged; whether a broker also hands a
-// dead worker's in-flight messages to the other group members depends on
-// the broker (MQTT 5 says it should once the session ends).
+// back the messages it had not acknowledged.
+//
+// # Crashed workers
+//
+// MQTT 5 lets a broker keep a dead shared-subscription member's
+// unacknowledged messages in its session, and the common brokers do.
+// Measured with a worker whose connection dies holding unacknowledged QoS 1
+// messages (see TestCrashedWorkerMessagesRedeliveredToSurvivors):
+//
+//   - Mosquitto 2.0, session expiry 0: the session ends with the
+//     connection and its unacknowledged and queued messages are discarded;
+//     no other member receives them (lost).
+//   - Mosquitto 2.0, session expiry > 0: they stay in the dead session, and
+//     the broker keeps routing the dead member its round-robin share of new
+//     messages, queued until it returns or the session expires (then lost,
+//     or dropped earlier beyond max_queued_messages).
+//   - mochi-mqtt 2.7: the same in both cases.
+//
+// Hence the persistent session, and Config.Takeover for workers that may
+// not come back (scaled down, node lost). With Takeover each worker
+// publishes "alive", retained, on PresenceTopic(Group, ClientID), with a
+// Will that makes the broker publish "dead" there if the connection dies
+// without DISCONNECT. Every worker watches the group's presence. When a
+// worker is dead for Config.TakeoverDelay, one survivor (chosen by
+// rendezvous hashing over the live workers) connects with the dead
+// worker's ClientID and clean start off, so the broker resumes that
+// session and re-sends its unacknowledged and queued messages; it
+// unsubscribes the shared filter at once (no new messages are routed to
+// the session), runs everything through its own pipeline (verify, commit,
+// then acknowledge), and once the session has been quiet for a second with
+// everything acknowledged, disconnects with session expiry 0 and clears
+// the presence. If the dead worker returns meanwhile, the broker hands it
+// its session and the takeover stops; a takeover interrupted by the
+// survivor's own crash leaves the session and the "dead" presence for
+// another survivor. Any message handled twice on the way is a counted
+// duplicate in the store. Close publishes a cleared presence when it
+// drained everything and "dead" when it gave up with messages pending.
+//
+// Takeover needs ACL rights for each worker to connect with the group's
+// other ClientIDs and to publish and subscribe under PresencePrefix.
 //
 // MQTT requires acknowledgements in receive order, so paho holds back an
 // acknowledgement until all earlier ones are sent; batches keep that wait

@@ -48,3 +48,11 @@ func Example() {
 	// Output:
 	// close: <nil>
 }
+
+// With Config.Takeover, each worker keeps a retained presence message that
+// the broker turns into "dead" if the worker's connection dies; grant the
+// workers this topic tree in the broker's ACL.
+func ExamplePresenceTopic() {
+	fmt.Println(ingest.PresenceTopic("iomt-ingest", "ingest-0"))
+	// Output: iomt-ingest/presence/iomt-ingest/ingest-0
+}

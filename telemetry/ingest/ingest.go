@@ -20,6 +20,7 @@ import (
 
 	"github.com/openiomt/sdk/iomt"
 	"github.com/openiomt/sdk/telemetry"
+	"github.com/openiomt/sdk/telemetry/internal/mqttconn"
 	"github.com/openiomt/sdk/telemetry/store"
 )
 
@@ -131,6 +132,18 @@ type Config struct {
 	OnCommit func(readings []store.Reading, res store.InsertResult)
 	// Now returns the time for metrics (nil: time.Now).
 	Now func() time.Time
+	// Takeover makes the workers of the group drain the sessions of
+	// workers that died, so a crashed worker's unacknowledged messages
+	// reach the survivors even if it never comes back (brokers such as
+	// Mosquitto 2 and mochi-mqtt keep them in the dead worker's session,
+	// and keep routing it its share of new messages). Each worker
+	// publishes its liveness, retained, on PresenceTopic(Group, ClientID)
+	// with a Will of "dead"; see the package documentation. ClientID must
+	// then not contain '/', '+' or '#'.
+	Takeover bool
+	// TakeoverDelay is how long a dead worker has to come back before a
+	// survivor drains its session (DefaultTakeoverDelay).
+	TakeoverDelay time.Duration
 }
 
 // Stats is a snapshot of a worker's counters.
@@ -149,6 +162,7 @@ type Stats struct {
 type job struct {
 	client *paho.Client
 	pkt    *paho.Publish
+	owner  *owner // non-nil for messages of a takeover connection
 }
 
 type result struct {
@@ -165,6 +179,14 @@ type Ingest struct {
 	filter string
 	cm     *autopaho.ConnectionManager
 	m      *metrics
+	url    *url.URL
+	tlsCfg *tls.Config
+
+	presencePrefix string // PresenceTopic(Group, "") with Takeover
+	peers          peers
+	tkCtx          context.Context
+	tkCancel       context.CancelFunc
+	tkWG           sync.WaitGroup
 
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -202,6 +224,12 @@ func New(cfg Config) (*Ingest, error) {
 		results:    make(chan result, cfg.MaxInFlight),
 		rejectedBy: map[string]uint64{},
 		closed:     make(chan struct{}),
+		url:        u, tlsCfg: tlsCfg,
+		peers: peers{alive: map[string]bool{}, running: map[string]context.CancelFunc{}},
+	}
+	in.tkCtx, in.tkCancel = context.WithCancel(context.Background())
+	if cfg.Takeover {
+		in.presencePrefix = PresenceTopic(cfg.Group, "")
 	}
 	in.m = newMetrics(cfg.ClientID)
 	if cfg.Registerer != nil {
@@ -240,6 +268,8 @@ func New(cfg Config) (*Ingest, error) {
 			return true
 		},
 		OnConnectError: func(err error) { in.log.Warn("ingest: connect failed", "err", err) },
+		WillMessage:    in.will(),
+		WillProperties: &paho.WillProperties{},
 		ClientConfig: paho.ClientConfig{
 			ClientID:                   cfg.ClientID,
 			EnableManualAcknowledgment: true,
@@ -248,13 +278,12 @@ func New(cfg Config) (*Ingest, error) {
 			OnClientError:              func(err error) { in.log.Warn("ingest: client error", "err", err) },
 		},
 	}
-	if tlsCfg != nil {
-		ac.AttemptConnection = func(ctx context.Context, _ autopaho.ClientConfig, u *url.URL) (net.Conn, error) {
-			ctx, cancel := context.WithTimeout(ctx, DefaultConnectTimeout)
-			defer cancel()
-			d := tls.Dialer{Config: tlsCfg}
-			return d.DialContext(ctx, "tcp", u.Host)
+	ac.AttemptConnection = func(ctx context.Context, _ autopaho.ClientConfig, _ *url.URL) (net.Conn, error) {
+		c, err := in.dial(ctx)
+		if err != nil {
+			return nil, err
 		}
+		return mqttconn.Wrap(c), nil
 	}
 	for range cfg.Verifiers {
 		in.wg.Add(1)
@@ -267,6 +296,7 @@ func New(cfg Config) (*Ingest, error) {
 	if err != nil {
 		cmStop()
 		in.cancel()
+		in.tkCancel()
 		close(in.jobs)
 		<-batcherDone
 		return nil, fmt.Errorf("ingest: %w", err)
@@ -326,6 +356,15 @@ func prepare(cfg *Config) (*url.URL, *tls.Config, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Takeover && strings.ContainsAny(cfg.ClientID, "/+#") {
+		return nil, nil, bad("ClientID", "must not contain / + or # with Takeover")
+	}
+	if cfg.TakeoverDelay < 0 {
+		return nil, nil, bad("TakeoverDelay", "must not be negative")
+	}
+	if cfg.TakeoverDelay == 0 {
+		cfg.TakeoverDelay = DefaultTakeoverDelay
+	}
 	if cfg.Rule == nil {
 		cfg.Rule = telemetry.Rule
 	}
@@ -361,25 +400,60 @@ func prepare(cfg *Config) (*url.URL, *tls.Config, error) {
 func (in *Ingest) subscribe(cm *autopaho.ConnectionManager) {
 	ctx, cancel := context.WithTimeout(in.ctx, 30*time.Second)
 	defer cancel()
-	if _, err := cm.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: in.filter, QoS: 1}}}); err != nil {
-		in.log.Error("ingest: subscribe failed", "filter", in.filter, "err", err)
+	subs := []paho.SubscribeOptions{{Topic: in.filter, QoS: 1}}
+	if in.cfg.Takeover {
+		// QoS 0: presence needs no acknowledgement; a lost message is
+		// replaced by the retained one on the next subscribe.
+		subs = append(subs, paho.SubscribeOptions{Topic: in.presencePrefix + "+", QoS: 0})
 	}
+	if _, err := cm.Subscribe(ctx, &paho.Subscribe{Subscriptions: subs}); err != nil {
+		in.log.Error("ingest: subscribe failed", "filter", in.filter, "err", err)
+		return
+	}
+	if in.cfg.Takeover {
+		if _, err := cm.Publish(ctx, &paho.Publish{QoS: 1, Retain: true, Topic: in.presencePrefix + in.cfg.ClientID, Payload: []byte(presenceAlive)}); err != nil {
+			in.log.Warn("ingest: presence publish failed", "err", err)
+		}
+	}
+}
+
+// will is the worker's MQTT Will with Takeover: "dead", retained, on its
+// presence topic, published by the broker when the connection dies
+// without DISCONNECT.
+func (in *Ingest) will() *paho.WillMessage {
+	if !in.cfg.Takeover {
+		return nil
+	}
+	return &paho.WillMessage{Topic: in.presencePrefix + in.cfg.ClientID, Payload: []byte(presenceDead), QoS: 1, Retain: true}
 }
 
 // onPublish runs on paho's delivery goroutine. It hands the message to the
 // pipeline, blocking when the pipeline is full (backpressure).
 func (in *Ingest) onPublish(pr paho.PublishReceived) (bool, error) {
-	j := job{client: pr.Client, pkt: pr.Packet}
+	if in.cfg.Takeover && strings.HasPrefix(pr.Packet.Topic, in.presencePrefix) {
+		in.onPresence(pr.Packet.Topic, pr.Packet.Payload)
+		if pr.Packet.QoS > 0 {
+			_ = pr.Client.Ack(pr.Packet)
+		}
+		return true, nil
+	}
+	in.enqueue(job{client: pr.Client, pkt: pr.Packet})
+	return true, nil
+}
+
+// enqueue hands a delivery to the verifiers; false when shutting down (the
+// message stays unacknowledged and the broker redelivers it).
+func (in *Ingest) enqueue(j job) bool {
 	in.received.Add(1)
 	in.m.received.Inc()
 	in.pending.Add(1)
 	select {
 	case in.jobs <- j:
+		return true
 	case <-in.ctx.Done():
-		// Shutting down: leave it unacknowledged; the broker redelivers.
 		in.pending.Add(-1)
+		return false
 	}
-	return true, nil
 }
 
 // verify checks envelopes; runs on Config.Verifiers goroutines.
@@ -520,6 +594,10 @@ func (in *Ingest) commit(batch []result) {
 		if err := r.client.Ack(r.pkt); err == nil {
 			in.acked.Add(1)
 		}
+		if r.owner != nil {
+			r.owner.touch()
+			r.owner.pending.Add(-1)
+		}
 		in.pending.Add(-1)
 	}
 }
@@ -629,6 +707,12 @@ func (in *Ingest) Close(ctx context.Context) error {
 		<-in.closed
 		return nil
 	}
+	// Stop draining dead peers first: an unfinished takeover keeps the
+	// peer's session (and its retained "dead") for another survivor.
+	in.peers.mu.Lock()
+	in.tkCancel() // under the lock: no takeover starts after this
+	in.peers.mu.Unlock()
+	in.tkWG.Wait()
 	uctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	_, _ = in.cm.Unsubscribe(uctx, &paho.Unsubscribe{Topics: []string{in.filter}})
 	cancel()
@@ -644,6 +728,17 @@ func (in *Ingest) Close(ctx context.Context) error {
 	tick.Stop()
 	// Let the ack tracker flush before disconnecting.
 	time.Sleep(20 * time.Millisecond)
+	if in.cfg.Takeover {
+		// Drained: clear the presence. Not drained: declare this worker
+		// dead so that a survivor drains what it leaves in its session.
+		var payload []byte
+		if err != nil {
+			payload = []byte(presenceDead)
+		}
+		pctx, pcancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_, _ = in.cm.Publish(pctx, &paho.Publish{QoS: 1, Retain: true, Topic: in.presencePrefix + in.cfg.ClientID, Payload: payload})
+		pcancel()
+	}
 	dctx, dcancel := context.WithTimeout(context.Background(), 2*time.Second)
 	if derr := in.cm.Disconnect(dctx); derr != nil {
 		in.cmStop()

@@ -347,13 +347,15 @@ func TestConfigValidation(t *testing.T) {
 	s := sqliteStore(t)
 	v := newFleet().verifier(t)
 	for name, cfg := range map[string]ingest.Config{
-		"no client id": {ServerURL: "mqtt://127.0.0.1:1", InsecurePlaintext: true, Verifier: v, Store: s},
-		"no verifier":  {ServerURL: "mqtt://127.0.0.1:1", InsecurePlaintext: true, ClientID: "x", Store: s},
-		"no store":     {ServerURL: "mqtt://127.0.0.1:1", InsecurePlaintext: true, ClientID: "x", Verifier: v},
-		"plaintext":    {ServerURL: "mqtt://127.0.0.1:1", ClientID: "x", Verifier: v, Store: s},
-		"group":        {ServerURL: "mqtt://127.0.0.1:1", InsecurePlaintext: true, ClientID: "x", Verifier: v, Store: s, Group: "a/b"},
-		"dead letter":  {ServerURL: "mqtt://127.0.0.1:1", InsecurePlaintext: true, ClientID: "x", Verifier: v, Store: s, DeadLetterTopic: "iomt/v1/x"},
-		"batch":        {ServerURL: "mqtt://127.0.0.1:1", InsecurePlaintext: true, ClientID: "x", Verifier: v, Store: s, BatchSize: ingest.MaxBatchSize + 1},
+		"no client id":   {ServerURL: "mqtt://127.0.0.1:1", InsecurePlaintext: true, Verifier: v, Store: s},
+		"no verifier":    {ServerURL: "mqtt://127.0.0.1:1", InsecurePlaintext: true, ClientID: "x", Store: s},
+		"no store":       {ServerURL: "mqtt://127.0.0.1:1", InsecurePlaintext: true, ClientID: "x", Verifier: v},
+		"plaintext":      {ServerURL: "mqtt://127.0.0.1:1", ClientID: "x", Verifier: v, Store: s},
+		"group":          {ServerURL: "mqtt://127.0.0.1:1", InsecurePlaintext: true, ClientID: "x", Verifier: v, Store: s, Group: "a/b"},
+		"dead letter":    {ServerURL: "mqtt://127.0.0.1:1", InsecurePlaintext: true, ClientID: "x", Verifier: v, Store: s, DeadLetterTopic: "iomt/v1/x"},
+		"batch":          {ServerURL: "mqtt://127.0.0.1:1", InsecurePlaintext: true, ClientID: "x", Verifier: v, Store: s, BatchSize: ingest.MaxBatchSize + 1},
+		"takeover id":    {ServerURL: "mqtt://127.0.0.1:1", InsecurePlaintext: true, ClientID: "w/1", Verifier: v, Store: s, Takeover: true},
+		"takeover delay": {ServerURL: "mqtt://127.0.0.1:1", InsecurePlaintext: true, ClientID: "x", Verifier: v, Store: s, Takeover: true, TakeoverDelay: -time.Second},
 	} {
 		if _, err := ingest.New(cfg); !errors.Is(err, ingest.ErrConfig) {
 			t.Errorf("%s: %v, want ErrConfig", name, err)

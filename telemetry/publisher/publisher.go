@@ -24,6 +24,7 @@ import (
 	filestore "github.com/eclipse/paho.golang/paho/store/file"
 	"github.com/openiomt/sdk/iomt"
 	"github.com/openiomt/sdk/telemetry"
+	"github.com/openiomt/sdk/telemetry/internal/mqttconn"
 	"github.com/openiomt/sdk/telemetry/outbox"
 )
 
@@ -284,16 +285,20 @@ func New(cfg Config) (*Publisher, error) {
 			OnClientError: func(err error) { p.log.Warn("publisher: client error", "err", err) },
 		},
 	}
-	if cfg.Dial != nil || cfg.AWSIoT {
-		dial := cfg.Dial
-		if dial == nil {
-			dial = defaultDial
+	dial := cfg.Dial
+	if dial == nil {
+		dial = defaultDial
+	}
+	ac.AttemptConnection = func(ctx context.Context, _ autopaho.ClientConfig, u *url.URL) (net.Conn, error) {
+		ctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
+		defer cancel()
+		c, err := dial(ctx, u.Host, tlsCfg)
+		if err != nil {
+			return nil, err
 		}
-		ac.AttemptConnection = func(ctx context.Context, _ autopaho.ClientConfig, u *url.URL) (net.Conn, error) {
-			ctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
-			defer cancel()
-			return dial(ctx, u.Host, tlsCfg)
-		}
+		// One write per packet, buffered reads, and the write lock paho
+		// needs (a tls.Conn alone may interleave concurrent packets).
+		return mqttconn.Wrap(c), nil
 	}
 	cm, err := autopaho.NewConnection(cmCtx, ac)
 	if err != nil {

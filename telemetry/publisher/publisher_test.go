@@ -440,3 +440,83 @@ func TestPHISmugglingRefusedByPublisher(t *testing.T) {
 		t.Fatalf("%d refused envelopes queued", q)
 	}
 }
+
+// AWS IoT Core cannot be reached from the test machine; a local TLS
+// listener proves what the client offers: ALPN x-amzn-mqtt-ca and its
+// client certificate.
+func TestAWSIoTOffersALPNToLocalTLSListener(t *testing.T) {
+	t.Parallel()
+	dev := newDev()
+	pki := brokertest.NewPKI(t)
+	type hello struct {
+		protos []string
+		cert   bool
+	}
+	got := make(chan hello, 16)
+	srv := pki.ServerTLS().Clone()
+	srv.NextProtos = []string{publisher.AWSIoTALPN}
+	srv.VerifyConnection = func(cs tls.ConnectionState) error {
+		select {
+		case got <- hello{protos: []string{cs.NegotiatedProtocol}, cert: len(cs.PeerCertificates) > 0}:
+		default:
+		}
+		return nil
+	}
+	offered := make(chan []string, 16)
+	srv.GetConfigForClient = func(ch *tls.ClientHelloInfo) (*tls.Config, error) {
+		select {
+		case offered <- ch.SupportedProtos:
+		default:
+		}
+		return nil, nil
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", srv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			// Complete the handshake, then hang up: no MQTT here.
+			_ = c.(*tls.Conn).Handshake()
+			c.Close()
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	newPub(t, publisher.Config{ServerURL: "mqtts://" + ln.Addr().String(), DeviceID: dev, AWSIoT: true,
+		TLS: pki.ClientTLS(t, dev.String())})
+	select {
+	case p := <-offered:
+		if len(p) != 1 || p[0] != "x-amzn-mqtt-ca" {
+			t.Fatalf("client offered ALPN %q, want [x-amzn-mqtt-ca]", p)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no TLS ClientHello within 30 s")
+	}
+	select {
+	case h := <-got:
+		if h.protos[0] != "x-amzn-mqtt-ca" || !h.cert {
+			t.Fatalf("negotiated %q, client certificate %v", h.protos[0], h.cert)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("TLS handshake did not complete within 30 s")
+	}
+}
+
+func TestAWSIoTTopicOver256BytesRefused(t *testing.T) {
+	t.Parallel()
+	dev := newDev()
+	cert := brokertest.NewPKI(t).ClientCert(t, dev.String())
+	p := newPub(t, publisher.Config{ServerURL: "mqtts://127.0.0.1:1", DeviceID: dev, AWSIoT: true,
+		TLS: &tls.Config{Certificates: []tls.Certificate{cert}}})
+	long := "iomt/v1/" + dev.String() + "/" + strings.Repeat("k", publisher.AWSIoTMaxTopicBytes)
+	if err := p.PublishEnvelope(context.Background(), long, []byte("x")); !errors.Is(err, publisher.ErrTopic) {
+		t.Fatalf("%d-byte topic: %v, want ErrTopic", len(long), err)
+	}
+}

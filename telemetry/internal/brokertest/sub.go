@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
+
+	"github.com/openiomt/sdk/telemetry/internal/mqttconn"
 )
 
 // Message is one received PUBLISH.
@@ -37,7 +39,7 @@ func Subscribe(t testing.TB, rawURL string, tlsCfg *tls.Config, clientID, filter
 	}
 	ch := make(chan Message, 100_000)
 	c := paho.NewClient(paho.ClientConfig{
-		Conn: conn, ClientID: clientID,
+		Conn: mqttconn.Wrap(conn), ClientID: clientID,
 		OnPublishReceived: []func(paho.PublishReceived) (bool, error){
 			func(pr paho.PublishReceived) (bool, error) {
 				ch <- Message{Topic: pr.Packet.Topic, Payload: pr.Packet.Payload}
@@ -45,7 +47,7 @@ func Subscribe(t testing.TB, rawURL string, tlsCfg *tls.Config, clientID, filter
 			},
 		},
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if _, err := c.Connect(ctx, &paho.Connect{ClientID: clientID, CleanStart: true, KeepAlive: 30}); err != nil {
 		t.Fatalf("brokertest: connect: %v", err)
@@ -78,8 +80,8 @@ func PublishRaw(t testing.TB, rawURL string, tlsCfg *tls.Config, clientID, topic
 	if err != nil {
 		t.Fatalf("brokertest: dial: %v", err)
 	}
-	c := paho.NewClient(paho.ClientConfig{Conn: conn, ClientID: clientID})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	c := paho.NewClient(paho.ClientConfig{Conn: mqttconn.Wrap(conn), ClientID: clientID})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if _, err := c.Connect(ctx, &paho.Connect{ClientID: clientID, CleanStart: true, KeepAlive: 30}); err != nil {
 		t.Fatalf("brokertest: connect: %v", err)
