@@ -24,6 +24,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/spf13/cobra"
 
+	"github.com/openiomt/sdk/internal/mqttconn"
 	"github.com/openiomt/sdk/iomt"
 	"github.com/openiomt/sdk/telemetry"
 	"github.com/openiomt/sdk/telemetry/ingest"
@@ -471,7 +472,7 @@ func loadtestPhase(ctx context.Context, o loadtestOpts, phase string) (loadtestR
 		if err != nil {
 			return res, checkFailed("connect", err)
 		}
-		d.client = paho.NewClient(paho.ClientConfig{Conn: wrapLoadtestConn(conn), ClientID: fmt.Sprintf("%s-d%d", group, i)})
+		d.client = paho.NewClient(paho.ClientConfig{Conn: mqttconn.Wrap(conn), ClientID: fmt.Sprintf("%s-d%d", group, i)})
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		_, err = d.client.Connect(cctx, &paho.Connect{ClientID: fmt.Sprintf("%s-d%d", group, i), CleanStart: true, KeepAlive: 30})
 		cancel()

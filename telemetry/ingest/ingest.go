@@ -20,7 +20,7 @@ import (
 
 	"github.com/openiomt/sdk/iomt"
 	"github.com/openiomt/sdk/telemetry"
-	"github.com/openiomt/sdk/telemetry/internal/mqttconn"
+	"github.com/openiomt/sdk/internal/mqttconn"
 	"github.com/openiomt/sdk/telemetry/store"
 )
 

@@ -13,7 +13,7 @@ import (
 
 	"github.com/eclipse/paho.golang/paho"
 
-	"github.com/openiomt/sdk/telemetry/internal/mqttconn"
+	"github.com/openiomt/sdk/internal/mqttconn"
 )
 
 // Presence payloads (retained, QoS 1, on PresenceTopic).

@@ -24,7 +24,7 @@ import (
 	filestore "github.com/eclipse/paho.golang/paho/store/file"
 	"github.com/openiomt/sdk/iomt"
 	"github.com/openiomt/sdk/telemetry"
-	"github.com/openiomt/sdk/telemetry/internal/mqttconn"
+	"github.com/openiomt/sdk/internal/mqttconn"
 	"github.com/openiomt/sdk/telemetry/outbox"
 )
 

@@ -10,7 +10,7 @@ import (
 
 	"github.com/eclipse/paho.golang/paho"
 
-	"github.com/openiomt/sdk/telemetry/internal/mqttconn"
+	"github.com/openiomt/sdk/internal/mqttconn"
 )
 
 // Message is one received PUBLISH.
