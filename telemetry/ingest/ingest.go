@@ -18,9 +18,9 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/openiomt/sdk/internal/mqttconn"
 	"github.com/openiomt/sdk/iomt"
 	"github.com/openiomt/sdk/telemetry"
-	"github.com/openiomt/sdk/internal/mqttconn"
 	"github.com/openiomt/sdk/telemetry/store"
 )
 

@@ -22,9 +22,9 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/eclipse/paho.golang/paho/session/state"
 	filestore "github.com/eclipse/paho.golang/paho/store/file"
+	"github.com/openiomt/sdk/internal/mqttconn"
 	"github.com/openiomt/sdk/iomt"
 	"github.com/openiomt/sdk/telemetry"
-	"github.com/openiomt/sdk/internal/mqttconn"
 	"github.com/openiomt/sdk/telemetry/outbox"
 )
 
