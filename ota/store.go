@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/openiomt/sdk/internal/atomicfile"
 )
 
 // CounterStore holds the anti-rollback security counter. A file
@@ -167,50 +169,11 @@ func readBounded(path string, max int64) ([]byte, error) {
 	return b, nil
 }
 
-// writeFileAtomic writes data to a temporary file in path's directory,
-// fsyncs it, renames it over path and fsyncs the directory, so a power cut
-// leaves either the old or the new content.
+// writeFileAtomic replaces path so that a power cut leaves either the old
+// or the new content.
 func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("ota: create temporary file: %w", err)
-	}
-	name := tmp.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			tmp.Close()
-			os.Remove(name)
-		}
-	}()
-	if err := tmp.Chmod(perm); err != nil {
-		return fmt.Errorf("ota: chmod: %w", err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		return fmt.Errorf("ota: write: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("ota: fsync: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("ota: close: %w", err)
-	}
-	if err := os.Rename(name, path); err != nil {
-		return fmt.Errorf("ota: rename: %w", err)
-	}
-	ok = true
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("ota: open directory: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("ota: fsync directory: %w", err)
+	if err := atomicfile.WriteFile(path, data, perm); err != nil {
+		return fmt.Errorf("ota: %w", err)
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/openiomt/sdk/internal/atomicfile"
 	"github.com/openiomt/sdk/iomt"
 )
 
@@ -143,41 +144,8 @@ func (s *FileStore) Save(ctx context.Context, id *Identity) error {
 // directory that is synced, chmod-ed to perm and renamed over path; the
 // directory is synced afterwards. Readers see the old or the new content,
 // never a mix.
-func WriteFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			_ = os.Remove(tmp)
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err = f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return err
-	}
-	if d, derr := os.Open(dir); derr == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
+func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
+	return atomicfile.WriteFile(path, data, perm)
 }
 
 // MarshalPrivateKeyPEM encodes an *ecdsa.PrivateKey or ed25519.PrivateKey as

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/openiomt/sdk/internal/atomicfile"
 	"github.com/openiomt/sdk/sbom"
 	"github.com/spf13/cobra"
 )
@@ -169,7 +170,12 @@ func runSBOM(cmd *cobra.Command, o *sbomOptions, path string) error {
 	if o.output == "" {
 		return sbom.Encode(cmd.OutOrStdout(), res.BOM, format, spec)
 	}
-	return writeFileAtomic(o.output, func(w io.Writer) error { return sbom.Encode(w, res.BOM, format, spec) })
+	// Through a temporary file, fsynced and renamed: readers never see a
+	// partial SBOM.
+	if err := atomicfile.Write(o.output, 0o644, func(w io.Writer) error { return sbom.Encode(w, res.BOM, format, spec) }); err != nil {
+		return fmt.Errorf("sbom: %w", err)
+	}
+	return nil
 }
 
 // parseAuthor parses "Name <email>", "Name" or "<email>".
@@ -211,35 +217,6 @@ func readInput(cmd *cobra.Command, name string, max int64) ([]byte, error) {
 		return nil, fmt.Errorf("sbom: %s is over %d bytes: %w", filepath.Base(name), max, sbom.ErrTooLarge)
 	}
 	return data, nil
-}
-
-// writeFileAtomic writes through a temporary file in the target directory,
-// fsyncs and renames, so readers never see a partial SBOM.
-func writeFileAtomic(name string, write func(io.Writer) error) error {
-	tmp, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("sbom: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := write(tmp); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return fmt.Errorf("sbom: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("sbom: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("sbom: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), name); err != nil {
-		return fmt.Errorf("sbom: %w", err)
-	}
-	return nil
 }
 
 func newSBOMCheckCmd() *cobra.Command {

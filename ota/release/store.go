@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/openiomt/sdk/internal/atomicfile"
 	"github.com/openiomt/sdk/iomt"
 	"github.com/openiomt/sdk/ota"
 )
@@ -262,7 +263,7 @@ func NewFileStore(cfg FileStoreConfig) (*FileStore, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("release: campaign store: %w", err)
 	}
-	if tmps, err := filepath.Glob(filepath.Join(cfg.Dir, ".tmp-*")); err == nil {
+	if tmps, err := filepath.Glob(filepath.Join(cfg.Dir, ".*.tmp*")); err == nil {
 		for _, t := range tmps {
 			_ = os.Remove(t)
 		}
@@ -314,7 +315,7 @@ func (s *FileStore) Save(ctx context.Context, rec *CampaignRecord) error {
 	if l.known && rec.Revision <= l.rev {
 		return nil // an older (or the same) snapshot: the file already has it
 	}
-	if err := writeFileAtomic(s.dir, s.path(rec.Campaign), b); err != nil {
+	if err := writeFileAtomic(s.path(rec.Campaign), b); err != nil {
 		return err
 	}
 	l.rev, l.known = rec.Revision, true
@@ -494,49 +495,18 @@ func readBounded(path string, max int64) ([]byte, error) {
 	return b, nil
 }
 
-// writeFileAtomic writes data to a temporary file in dir, fsyncs it,
-// renames it over path and fsyncs dir, so a crash leaves the old or the new
+// writeFileAtomic replaces path so that a crash leaves the old or the new
 // content.
-func writeFileAtomic(dir, path string, data []byte) error {
-	tmp, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
+func writeFileAtomic(path string, data []byte) error {
+	if err := atomicfile.WriteFile(path, data, 0o600); err != nil {
 		return fmt.Errorf("release: campaign store: %w", err)
 	}
-	name := tmp.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			tmp.Close()
-			os.Remove(name)
-		}
-	}()
-	if err := tmp.Chmod(0o600); err != nil {
-		return fmt.Errorf("release: campaign store: %w", err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		return fmt.Errorf("release: campaign store: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("release: campaign store: fsync: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("release: campaign store: %w", err)
-	}
-	if err := os.Rename(name, path); err != nil {
-		return fmt.Errorf("release: campaign store: %w", err)
-	}
-	ok = true
-	return syncDir(dir)
+	return nil
 }
 
 func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
+	if err := atomicfile.SyncDir(dir); err != nil {
 		return fmt.Errorf("release: campaign store: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("release: campaign store: fsync directory: %w", err)
 	}
 	return nil
 }
