@@ -325,3 +325,22 @@ func TestFileStoreRefusesUnstorableNames(t *testing.T) {
 		t.Fatalf("nil record: %v", err)
 	}
 }
+
+// A crash between writing the temporary file and renaming it leaves a
+// dot file behind; reopening the store removes it and lists only campaigns.
+func TestFileStoreCrashLeftoverTempFileRemoved(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	leftover := filepath.Join(dir, ".cmp-1.json.tmp123456")
+	if err := os.WriteFile(leftover, []byte(`{"torn`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := newTestStore(t, dir, nil)
+	if _, err := os.Stat(leftover); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("leftover temporary file still there: %v", err)
+	}
+	names, err := s.List(context.Background())
+	if err != nil || len(names) != 0 {
+		t.Fatalf("List = %v, %v; want nothing", names, err)
+	}
+}
