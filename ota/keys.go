@@ -13,7 +13,7 @@ import (
 	"log/slog"
 	"math/big"
 
-	"github.com/lestrrat-go/jwx/v3/jwk"
+	"github.com/openiomt/sdk/internal/jwk"
 )
 
 // Signature algorithms. Only these two are accepted anywhere in the package.
@@ -41,10 +41,11 @@ func (k *PublicKey) Algorithm() string { return k.alg }
 
 // MarshalJSON encodes the key as a public JWK with kid and alg.
 func (k *PublicKey) MarshalJSON() ([]byte, error) {
-	m := k.members()
-	m["kid"] = k.id
-	m["alg"] = k.alg
-	return json.Marshal(m)
+	b, err := jwk.Encode(k.key, nil, k.id, "")
+	if err != nil {
+		return nil, keyError(err)
+	}
+	return b, nil
 }
 
 // members returns the RFC 7638 required members.
@@ -112,37 +113,42 @@ func (k *PublicKey) verify(msg, sig []byte) bool {
 	return false
 }
 
-// parseJWK parses a JWK and returns its raw key (public or private).
-func parseJWK(data []byte) (any, error) {
+// parseJWK decodes a JWK with the module's strict codec (internal/jwk).
+// Its "kid" is not interpreted: a key's ID is always its thumbprint.
+func parseJWK(data []byte) (*jwk.Doc, error) {
 	if len(data) > MaxRootBytes {
 		return nil, &LimitError{Name: "MaxRootBytes", Limit: MaxRootBytes}
 	}
-	key, err := jwk.ParseKey(data)
+	j, err := jwk.Decode(data)
 	if err != nil {
-		return nil, fmt.Errorf("%w: not a JWK", ErrKey)
+		return nil, keyError(err)
 	}
-	if a, ok := key.Algorithm(); ok && a.String() != AlgES256 && a.String() != AlgEdDSA {
-		return nil, fmt.Errorf("%w: JWK alg not ES256 or EdDSA", ErrKey)
-	}
-	var raw any
-	if err := jwk.Export(key, &raw); err != nil {
-		return nil, fmt.Errorf("%w: JWK cannot be exported", ErrKey)
-	}
-	return raw, nil
+	return j, nil
 }
 
-// ParsePublicKey parses a JWK. A private JWK is accepted and reduced to its
-// public part. Only EC P-256 (ES256) and OKP Ed25519 (EdDSA) are supported.
+// keyError wraps a codec error into [ErrKey], keeping its description.
+func keyError(err error) error {
+	return fmt.Errorf("%w: %s", ErrKey, jwk.Detail(err))
+}
+
+// ParsePublicKey parses a JWK. A private JWK is accepted (it must be
+// valid) and reduced to its public part. Only EC P-256 (ES256) and OKP
+// Ed25519 (EdDSA) are supported.
 func ParsePublicKey(jwkJSON []byte) (*PublicKey, error) {
-	raw, err := parseJWK(jwkJSON)
+	j, err := parseJWK(jwkJSON)
 	if err != nil {
 		return nil, err
 	}
-	switch k := raw.(type) {
-	case *ecdsa.PrivateKey:
-		raw = &k.PublicKey
-	case ed25519.PrivateKey:
-		raw = k.Public()
+	if j.HasD {
+		s, err := j.Private()
+		if err != nil {
+			return nil, keyError(err)
+		}
+		return newPublicKey(s.Public())
+	}
+	raw, _, err := j.Public()
+	if err != nil {
+		return nil, keyError(err)
 	}
 	return newPublicKey(raw)
 }
@@ -156,17 +162,15 @@ type PrivateKey struct {
 
 // ParsePrivateKey parses a private JWK (ES256 or EdDSA).
 func ParsePrivateKey(jwkJSON []byte) (*PrivateKey, error) {
-	raw, err := parseJWK(jwkJSON)
+	j, err := parseJWK(jwkJSON)
 	if err != nil {
 		return nil, err
 	}
-	switch k := raw.(type) {
-	case *ecdsa.PrivateKey:
-		return NewPrivateKey(k)
-	case ed25519.PrivateKey:
-		return NewPrivateKey(k)
+	s, err := j.Private()
+	if err != nil {
+		return nil, keyError(err)
 	}
-	return nil, fmt.Errorf("%w: not a private key", ErrKey)
+	return NewPrivateKey(s)
 }
 
 // NewPrivateKey wraps a crypto.Signer (an *ecdsa.PrivateKey on P-256, an
@@ -218,22 +222,16 @@ func (k *PrivateKey) LogValue() slog.Value {
 // MarshalPrivateJWK encodes the private key as a JWK (for key files written
 // with mode 0600). It fails for signers whose private part is not exportable.
 func (k *PrivateKey) MarshalPrivateJWK() ([]byte, error) {
-	m := k.pub.members()
-	switch s := k.signer.(type) {
-	case *ecdsa.PrivateKey:
-		b, err := s.Bytes()
-		if err != nil {
-			return nil, fmt.Errorf("%w: export", ErrKey)
-		}
-		m["d"] = b64.EncodeToString(b)
-	case ed25519.PrivateKey:
-		m["d"] = b64.EncodeToString(s.Seed())
+	switch k.signer.(type) {
+	case *ecdsa.PrivateKey, ed25519.PrivateKey:
 	default:
 		return nil, fmt.Errorf("%w: signer not exportable", ErrKey)
 	}
-	m["kid"] = k.pub.id
-	m["alg"] = k.pub.alg
-	return json.Marshal(m)
+	b, err := jwk.Encode(k.pub.key, k.signer, k.pub.id, "")
+	if err != nil {
+		return nil, keyError(err)
+	}
+	return b, nil
 }
 
 // sign signs msg with the JWS algorithm's encoding.

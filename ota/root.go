@@ -1,8 +1,6 @@
 package ota
 
 import (
-	"crypto/ecdsa"
-	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -122,13 +120,16 @@ func parseRootPayload(payload []byte) (*Root, error) {
 
 // parsePublicOnly parses a JWK that must hold no private part.
 func parsePublicOnly(data []byte) (*PublicKey, error) {
-	raw, err := parseJWK(data)
+	j, err := parseJWK(data)
 	if err != nil {
 		return nil, err
 	}
-	switch raw.(type) {
-	case *ecdsa.PrivateKey, ed25519.PrivateKey:
+	if j.HasD {
 		return nil, fmt.Errorf("%w: private key where a public key belongs", ErrKey)
+	}
+	raw, _, err := j.Public()
+	if err != nil {
+		return nil, keyError(err)
 	}
 	return newPublicKey(raw)
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/openiomt/sdk/internal/jwk"
 	"github.com/openiomt/sdk/iomt"
 )
 
@@ -119,11 +120,11 @@ func signerAlgorithm(key crypto.Signer) (Algorithm, error) {
 // MarshalPublicJWK returns the public JWK of pub with "kid" set to the
 // device UUID, "alg" to its algorithm and "use" to "sig".
 func MarshalPublicJWK(pub crypto.PublicKey, dev iomt.DeviceID) ([]byte, error) {
-	pub, alg, err := normalizePublic(pub)
+	pub, _, err := normalizePublic(pub)
 	if err != nil {
 		return nil, err
 	}
-	return encodeJWK(pub, nil, alg, dev)
+	return encodeJWK(pub, nil, dev)
 }
 
 // MarshalPrivateJWK returns the private JWK of key (an *ecdsa.PrivateKey on
@@ -131,8 +132,7 @@ func MarshalPublicJWK(pub crypto.PublicKey, dev iomt.DeviceID) ([]byte, error) {
 // result is a secret: store it with mode 0600, or better, keep the key in a
 // secure element and never export it.
 func MarshalPrivateJWK(key crypto.Signer, dev iomt.DeviceID) ([]byte, error) {
-	alg, err := signerAlgorithm(key)
-	if err != nil {
+	if _, err := signerAlgorithm(key); err != nil {
 		return nil, err
 	}
 	switch key.(type) {
@@ -144,7 +144,7 @@ func MarshalPrivateJWK(key crypto.Signer, dev iomt.DeviceID) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return encodeJWK(pub, key, alg, dev)
+	return encodeJWK(pub, key, dev)
 }
 
 // ParsePublicJWK parses one public JWK whose "kid" is a device UUID and
@@ -159,11 +159,11 @@ func ParsePublicJWK(b []byte) (crypto.PublicKey, iomt.DeviceID, error) {
 	return publicFromJWK(j, dev)
 }
 
-func publicFromJWK(j *jwkDoc, dev iomt.DeviceID) (crypto.PublicKey, iomt.DeviceID, error) {
-	if j.hasD {
+func publicFromJWK(j *jwk.Doc, dev iomt.DeviceID) (crypto.PublicKey, iomt.DeviceID, error) {
+	if j.HasD {
 		return nil, iomt.DeviceID{}, fmt.Errorf("%w: private key material where a public key belongs", ErrInvalidKey)
 	}
-	pub, _, err := j.public()
+	pub, err := jwkPublic(j)
 	if err != nil {
 		return nil, iomt.DeviceID{}, err
 	}
@@ -177,14 +177,14 @@ func ParsePrivateJWK(b []byte) (crypto.Signer, iomt.DeviceID, error) {
 	if err != nil {
 		return nil, iomt.DeviceID{}, err
 	}
-	k, err := j.private()
+	k, err := jwkPrivate(j)
 	if err != nil {
 		return nil, iomt.DeviceID{}, err
 	}
 	return k, dev, nil
 }
 
-func parseJWK(b []byte) (*jwkDoc, iomt.DeviceID, error) {
+func parseJWK(b []byte) (*jwk.Doc, iomt.DeviceID, error) {
 	if len(b) > MaxJWKSize {
 		return nil, iomt.DeviceID{}, fmt.Errorf("%w: JWK above %d bytes", ErrOversize, MaxJWKSize)
 	}
@@ -192,7 +192,7 @@ func parseJWK(b []byte) (*jwkDoc, iomt.DeviceID, error) {
 	if err != nil {
 		return nil, iomt.DeviceID{}, err
 	}
-	dev, err := j.device()
+	dev, err := jwkDevice(j)
 	return j, dev, err
 }
 

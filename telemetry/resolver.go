@@ -170,7 +170,7 @@ func ParseJWKS(b []byte) (*MemoryResolver, error) {
 		if err != nil {
 			return nil, fmt.Errorf("key %d: %w", i, err)
 		}
-		dev, err := j.device()
+		dev, err := jwkDevice(j)
 		if err != nil {
 			return nil, fmt.Errorf("key %d: %w", i, err)
 		}
