@@ -187,6 +187,8 @@ type Ingest struct {
 	tkCtx          context.Context
 	tkCancel       context.CancelFunc
 	tkWG           sync.WaitGroup
+	drains         atomic.Int64 // takeover connection attempts, for tests
+	cmUp           atomic.Pointer[autopaho.ConnectionManager]
 
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -259,6 +261,7 @@ func New(cfg Config) (*Ingest, error) {
 		},
 		OnConnectionUp: func(cm *autopaho.ConnectionManager, _ *paho.Connack) {
 			in.connected.Store(true)
+			in.cmUp.Store(cm)
 			in.log.Info("ingest: connected", "worker", cfg.ClientID)
 			go in.subscribe(cm)
 		},
@@ -411,9 +414,16 @@ func (in *Ingest) subscribe(cm *autopaho.ConnectionManager) {
 		return
 	}
 	if in.cfg.Takeover {
-		if _, err := cm.Publish(ctx, &paho.Publish{QoS: 1, Retain: true, Topic: in.presencePrefix + in.cfg.ClientID, Payload: []byte(presenceAlive)}); err != nil {
-			in.log.Warn("ingest: presence publish failed", "err", err)
-		}
+		in.publishAlive(ctx, cm)
+	}
+}
+
+// publishAlive publishes this worker's retained "alive" presence.
+func (in *Ingest) publishAlive(ctx context.Context, cm *autopaho.ConnectionManager) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if _, err := cm.Publish(ctx, &paho.Publish{QoS: 1, Retain: true, Topic: in.presencePrefix + in.cfg.ClientID, Payload: []byte(presenceAlive)}); err != nil {
+		in.log.Warn("ingest: presence publish failed", "err", err)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"hash/fnv"
 	"net"
 	"strings"
@@ -40,6 +41,23 @@ func PresenceTopic(group, clientID string) string {
 	return PresencePrefix + group + "/" + clientID
 }
 
+// errTakenOver reports that the broker ended a takeover connection because
+// another connection with the same ClientID resumed the session: the dead
+// worker came back, or another survivor took over.
+var errTakenOver = errors.New("ingest: takeover connection replaced by another with the same ClientID")
+
+// reasonSessionTakenOver is the MQTT 5 DISCONNECT reason code "Session
+// taken over".
+const reasonSessionTakenOver = 0x8E
+
+// takenOverWait is how long a survivor whose takeover connection was
+// replaced waits for the peer's presence to say "alive" before it tries
+// again (the replacing connection may have been another survivor that
+// crashed while draining).
+func (in *Ingest) takenOverWait() time.Duration {
+	return max(4*in.cfg.TakeoverDelay, 30*time.Second)
+}
+
 // owner tracks the messages one takeover connection delivered into the
 // pipeline.
 type owner struct {
@@ -59,11 +77,25 @@ type peers struct {
 // onPresence handles a presence message on the main connection.
 func (in *Ingest) onPresence(topic string, payload []byte) {
 	id := strings.TrimPrefix(topic, in.presencePrefix)
-	if id == "" || strings.Contains(id, "/") || id == in.cfg.ClientID {
+	if id == "" || strings.Contains(id, "/") {
 		return
 	}
 	p := &in.peers
 	p.mu.Lock()
+	if id == in.cfg.ClientID {
+		// This worker is connected, so any other presence of its own is
+		// stale: the Will of a connection the broker replaced, or a
+		// survivor clearing it after a takeover this worker interrupted.
+		if cm := in.cmUp.Load(); cm != nil && string(payload) != presenceAlive && in.tkCtx.Err() == nil {
+			in.tkWG.Add(1)
+			go func() {
+				defer in.tkWG.Done()
+				in.publishAlive(in.tkCtx, cm)
+			}()
+		}
+		p.mu.Unlock()
+		return
+	}
 	switch string(payload) {
 	case presenceAlive:
 		p.alive[id] = true
@@ -146,14 +178,32 @@ func (in *Ingest) takeover(ctx context.Context, peer string) {
 	}
 	delay := 500 * time.Millisecond
 	for {
+		in.drains.Add(1)
 		done, err := in.drainSession(ctx, peer)
 		if done {
 			in.log.Info("ingest: drained the session of a dead worker", "worker", in.cfg.ClientID, "peer", peer)
-			in.clearPresence(peer)
+			in.peers.mu.Lock()
+			dead := ctx.Err() == nil && !in.peers.alive[peer]
+			in.peers.mu.Unlock()
+			if dead { // not back meanwhile: clear its "dead"
+				in.clearPresence(peer)
+			}
 			return
 		}
 		if ctx.Err() != nil {
 			return
+		}
+		if errors.Is(err, errTakenOver) {
+			// Do not fight for the ClientID: the peer is back (its
+			// "alive" cancels ctx) or another survivor drains it.
+			in.log.Info("ingest: takeover stopped: the session was taken over", "worker", in.cfg.ClientID, "peer", peer)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(in.takenOverWait()):
+			}
+			delay = 500 * time.Millisecond
+			continue
 		}
 		in.log.Warn("ingest: takeover of a dead worker's session interrupted; retrying", "peer", peer, "err", err)
 		select {
@@ -181,6 +231,7 @@ func (in *Ingest) drainSession(ctx context.Context, peer string) (bool, error) {
 	}
 	o := &owner{}
 	o.touch()
+	gone := make(chan byte, 1) // the reason code of a DISCONNECT from the broker
 	c := paho.NewClient(paho.ClientConfig{
 		Conn: mqttconn.Wrap(conn), ClientID: peer,
 		EnableManualAcknowledgment: true, SendAcksInterval: 2 * time.Millisecond,
@@ -196,7 +247,26 @@ func (in *Ingest) drainSession(ctx context.Context, peer string) (bool, error) {
 			return true, nil
 		}},
 		OnClientError: func(err error) { in.log.Warn("ingest: takeover client error", "peer", peer, "err", err) },
+		OnServerDisconnect: func(d *paho.Disconnect) {
+			select {
+			case gone <- d.ReasonCode:
+			default:
+			}
+		},
 	})
+	// lost reports why the broker ended the connection (c.Done is closed
+	// before paho calls OnServerDisconnect, hence the bounded wait).
+	lost := func(wait time.Duration) error {
+		select {
+		case rc := <-gone:
+			if rc == reasonSessionTakenOver {
+				return errTakenOver
+			}
+			return fmt.Errorf("ingest: takeover connection closed by the broker (reason %#x)", rc)
+		case <-time.After(wait):
+			return errors.New("ingest: takeover connection closed")
+		}
+	}
 	expiry := uint32(in.cfg.SessionExpiry / time.Second)
 	recvMax := uint16(in.cfg.MaxInFlight)
 	cctx, cancel := context.WithTimeout(ctx, DefaultConnectTimeout)
@@ -209,13 +279,16 @@ func (in *Ingest) drainSession(ctx context.Context, peer string) (bool, error) {
 		return false, err
 	}
 	zero := uint32(0)
-	end := func() {
-		_ = c.Disconnect(&paho.Disconnect{Properties: &paho.DisconnectProperties{SessionExpiryInterval: &zero}})
+	end := func() (bool, error) {
+		err := c.Disconnect(&paho.Disconnect{Properties: &paho.DisconnectProperties{SessionExpiryInterval: &zero}})
 		<-c.Done()
+		if err != nil { // replaced or lost before the DISCONNECT went out
+			return false, lost(time.Second)
+		}
+		return true, nil
 	}
 	if !ca.SessionPresent {
-		end() // the session already expired: nothing to drain
-		return true, nil
+		return end() // the session already expired: nothing to drain
 	}
 	uctx, cancel := context.WithTimeout(ctx, DefaultConnectTimeout)
 	_, err = c.Unsubscribe(uctx, &paho.Unsubscribe{Topics: []string{in.filter}})
@@ -234,14 +307,13 @@ func (in *Ingest) drainSession(ctx context.Context, peer string) (bool, error) {
 			<-c.Done()
 			return false, ctx.Err()
 		case <-c.Done():
-			// Connection lost, or the peer came back and the broker
-			// handed it its session.
-			return false, errors.New("ingest: takeover connection closed")
+			// Connection lost, or the peer came back (or another
+			// survivor took over) and the broker handed it the session.
+			return false, lost(2 * time.Second)
 		case <-tick.C:
 		}
 		if o.pending.Load() == 0 && time.Since(time.Unix(0, o.last.Load())) >= takeoverQuiet {
-			end()
-			return true, nil
+			return end()
 		}
 	}
 }
