@@ -23,7 +23,9 @@ type gatedStore struct {
 	once sync.Once
 }
 
-func newGatedStore(s store.Store) *gatedStore { return &gatedStore{Store: s, gate: make(chan struct{})} }
+func newGatedStore(s store.Store) *gatedStore {
+	return &gatedStore{Store: s, gate: make(chan struct{})}
+}
 
 func (g *gatedStore) open() { g.once.Do(func() { close(g.gate) }) }
 
@@ -175,4 +177,3 @@ func TestCrashedWorkerReturnsDuringTakeover(t *testing.T) {
 	t.Logf("A: received %d, stored %d, duplicates %d; B: received %d, stored %d, duplicates %d",
 		sa.Received, sa.Stored, sa.Duplicates, sb.Received, sb.Stored, sb.Duplicates)
 }
-
