@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -409,21 +410,40 @@ func (in *Ingest) subscribe(cm *autopaho.ConnectionManager) {
 		// replaced by the retained one on the next subscribe.
 		subs = append(subs, paho.SubscribeOptions{Topic: in.presencePrefix + "+", QoS: 0})
 	}
-	if _, err := cm.Subscribe(ctx, &paho.Subscribe{Subscriptions: subs}); err != nil {
-		in.log.Error("ingest: subscribe failed", "filter", in.filter, "err", err)
-		return
+	for {
+		sa, err := cm.Subscribe(ctx, &paho.Subscribe{Subscriptions: subs})
+		if err == nil {
+			break
+		}
+		// mochi refuses a packet identifier that one of the resumed
+		// session's outgoing messages still uses (0x91); the next
+		// attempt takes the next identifier.
+		if sa == nil || !slices.Contains(sa.Reasons, idInUse) || ctx.Err() != nil {
+			in.log.Error("ingest: subscribe failed", "filter", in.filter, "err", err)
+			return
+		}
 	}
 	if in.cfg.Takeover {
 		in.publishAlive(ctx, cm)
 	}
 }
 
+// idInUse is the MQTT 5 reason code "Packet Identifier in use".
+const idInUse = 0x91
+
 // publishAlive publishes this worker's retained "alive" presence.
 func (in *Ingest) publishAlive(ctx context.Context, cm *autopaho.ConnectionManager) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if _, err := cm.Publish(ctx, &paho.Publish{QoS: 1, Retain: true, Topic: in.presencePrefix + in.cfg.ClientID, Payload: []byte(presenceAlive)}); err != nil {
-		in.log.Warn("ingest: presence publish failed", "err", err)
+	for {
+		pr, err := cm.Publish(ctx, &paho.Publish{QoS: 1, Retain: true, Topic: in.presencePrefix + in.cfg.ClientID, Payload: []byte(presenceAlive)})
+		if err == nil {
+			return
+		}
+		if pr == nil || pr.ReasonCode != idInUse || ctx.Err() != nil { // idInUse: as in subscribe
+			in.log.Warn("ingest: presence publish failed", "err", err)
+			return
+		}
 	}
 }
 

@@ -196,7 +196,7 @@ func (in *Ingest) takeover(ctx context.Context, peer string) {
 		if errors.Is(err, errTakenOver) {
 			// Do not fight for the ClientID: the peer is back (its
 			// "alive" cancels ctx) or another survivor drains it.
-			in.log.Info("ingest: takeover stopped: the session was taken over", "worker", in.cfg.ClientID, "peer", peer)
+			in.log.Info("ingest: takeover stopped: the session was taken over", "worker", in.cfg.ClientID, "peer", peer, "err", err)
 			select {
 			case <-ctx.Done():
 				return
@@ -254,8 +254,13 @@ func (in *Ingest) drainSession(ctx context.Context, peer string) (bool, error) {
 			}
 		},
 	})
-	// lost reports why the broker ended the connection (c.Done is closed
-	// before paho calls OnServerDisconnect, hence the bounded wait).
+	// lost reports why the connection ended. c.Done is closed before
+	// paho calls OnServerDisconnect, hence the bounded wait. mochi says
+	// "Session taken over"; Mosquitto 2.0 just closes the replaced
+	// connection, so a connection closed without DISCONNECT while this
+	// worker's own connection to the same broker stays up (it would be
+	// down by the end of the wait after a broker restart or a network
+	// failure) counts as taken over too.
 	lost := func(wait time.Duration) error {
 		select {
 		case rc := <-gone:
@@ -264,6 +269,9 @@ func (in *Ingest) drainSession(ctx context.Context, peer string) (bool, error) {
 			}
 			return fmt.Errorf("ingest: takeover connection closed by the broker (reason %#x)", rc)
 		case <-time.After(wait):
+			if in.connected.Load() {
+				return fmt.Errorf("%w (closed without DISCONNECT)", errTakenOver)
+			}
 			return errors.New("ingest: takeover connection closed")
 		}
 	}
@@ -290,10 +298,35 @@ func (in *Ingest) drainSession(ctx context.Context, peer string) (bool, error) {
 	if !ca.SessionPresent {
 		return end() // the session already expired: nothing to drain
 	}
-	uctx, cancel := context.WithTimeout(ctx, DefaultConnectTimeout)
-	_, err = c.Unsubscribe(uctx, &paho.Unsubscribe{Topics: []string{in.filter}})
-	cancel()
+	// unsubscribe reports whether the shared filter is gone from the
+	// session. mochi refuses an UNSUBSCRIBE whose packet identifier one
+	// of the session's outgoing messages still uses (0x91), so a refusal
+	// is retried with the next identifiers, and on later ticks once
+	// acknowledgements free them, while the drain goes on.
+	unsubscribe := func() (bool, error) {
+		for range 100 {
+			uctx, cancel := context.WithTimeout(ctx, DefaultConnectTimeout)
+			ua, err := c.Unsubscribe(uctx, &paho.Unsubscribe{Topics: []string{in.filter}})
+			cancel()
+			if err == nil {
+				return true, nil
+			}
+			if ua == nil { // no answer: connection trouble
+				return false, err
+			}
+		}
+		return false, nil
+	}
+	unsubscribed, err := unsubscribe()
 	if err != nil {
+		if errors.Is(err, paho.ErrConnectionLost) {
+			<-c.Done() // closing already
+		}
+		select {
+		case <-c.Done():
+			return false, lost(2 * time.Second)
+		default:
+		}
 		_ = c.Disconnect(&paho.Disconnect{}) // keep the session for the next try
 		<-c.Done()
 		return false, err
@@ -312,7 +345,12 @@ func (in *Ingest) drainSession(ctx context.Context, peer string) (bool, error) {
 			return false, lost(2 * time.Second)
 		case <-tick.C:
 		}
-		if o.pending.Load() == 0 && time.Since(time.Unix(0, o.last.Load())) >= takeoverQuiet {
+		if !unsubscribed {
+			if unsubscribed, err = unsubscribe(); err != nil {
+				continue // c.Done tells why
+			}
+		}
+		if unsubscribed && o.pending.Load() == 0 && time.Since(time.Unix(0, o.last.Load())) >= takeoverQuiet {
 			return end()
 		}
 	}

@@ -3,16 +3,19 @@ package ingest_test
 import (
 	"context"
 	"log/slog"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/eclipse/paho.golang/paho"
 	"github.com/google/uuid"
 
 	"github.com/openiomt/sdk/internal/testenv"
 	"github.com/openiomt/sdk/telemetry/ingest"
+	"github.com/openiomt/sdk/telemetry/internal/brokertest"
 	"github.com/openiomt/sdk/telemetry/store"
 )
 
@@ -86,6 +89,31 @@ func awaitHeld(t *testing.T, a *child, want int64, others func() int64) int {
 	return held
 }
 
+// connectAs connects a bare client that resumes id's session and never
+// acknowledges anything.
+func connectAs(t *testing.T, addr, id string) *paho.Client {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := paho.NewClient(paho.ClientConfig{Conn: conn, ClientID: id, EnableManualAcknowledgment: true,
+		OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(paho.PublishReceived) (bool, error) { return true, nil }}})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	expiry := uint32(3600)
+	ca, err := c.Connect(ctx, &paho.Connect{ClientID: id, CleanStart: false, KeepAlive: 30,
+		Properties: &paho.ConnectProperties{SessionExpiryInterval: &expiry}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ca.SessionPresent {
+		t.Fatal("no session to resume")
+	}
+	t.Cleanup(func() { _ = c.Disconnect(&paho.Disconnect{}); <-c.Done() })
+	return c
+}
+
 // TestCrashedWorkerReturnsDuringTakeover: worker A is SIGKILLed holding
 // unacknowledged readings; survivor B takes over A's session and, its store
 // being slow, is still draining it when A comes back with the same
@@ -94,7 +122,15 @@ func awaitHeld(t *testing.T, a *child, want int64, others func() int64) int {
 // store what B had not committed and go on consuming its share of the
 // shared subscription, and the store must hold every reading exactly once.
 func TestCrashedWorkerReturnsDuringTakeover(t *testing.T) {
-	addr := testenv.StartMosquitto(t, testenv.MosquittoConfig{}).Addr
+	t.Run("mosquitto", func(t *testing.T) {
+		crashedWorkerReturns(t, testenv.StartMosquitto(t, testenv.MosquittoConfig{}).Addr)
+	})
+	t.Run("embedded", func(t *testing.T) {
+		crashedWorkerReturns(t, brokertest.StartMochi(t, brokertest.MochiConfig{}).Addr)
+	})
+}
+
+func crashedWorkerReturns(t *testing.T, addr string) {
 	url := "mqtt://" + addr
 	group := "return" + uuid.NewString()[:8]
 	f := newFleet()
@@ -107,8 +143,9 @@ func TestCrashedWorkerReturnsDuringTakeover(t *testing.T) {
 
 	s := sqliteStore(t)
 	slow := newGatedStore(s)
+	bLog := newMsgCounter()
 	b := startIngest(t, ingest.Config{ServerURL: url, InsecurePlaintext: true, ClientID: group + "-b", Group: group,
-		Verifier: f.verifier(t), Store: slow, Takeover: true, TakeoverDelay: 200 * time.Millisecond})
+		Verifier: f.verifier(t), Store: slow, Takeover: true, TakeoverDelay: 200 * time.Millisecond, Logger: slog.New(bLog)})
 	t.Cleanup(slow.open) // before B closes
 	// A's "alive" follows its subscription, and B's presence subscription
 	// came with its shared one: both members are in place.
@@ -130,7 +167,26 @@ func TestCrashedWorkerReturnsDuringTakeover(t *testing.T) {
 		t.Fatalf("B opened %d takeover connections, want 1", n)
 	}
 
-	// A comes back while B is still draining.
+	// A comes back while B is still draining. First A's new connection
+	// resumes the session, before A has published "alive" (a bare client
+	// with A's ClientID stands for that moment): the broker disconnects
+	// B's takeover connection, and B must not take the ClientID back.
+	ret := connectAs(t, addr, group+"-a")
+	waitFor(t, "B's takeover connection replaced", func() bool { return bLog.count("ingest: takeover stopped: the session was taken over") == 1 })
+	select {
+	case <-ret.Done():
+		t.Fatal("B reconnected with the returned worker's ClientID")
+	case <-time.After(3 * time.Second): // several of B's former 500 ms retries
+	}
+	if n := b.TakeoverAttempts(); n != 1 {
+		t.Fatalf("B opened %d takeover connections, want 1", n)
+	}
+	if err := ret.Disconnect(&paho.Disconnect{}); err != nil { // keeps the session
+		t.Fatal(err)
+	}
+	<-ret.Done()
+
+	// Then A runs again.
 	aLog := newMsgCounter()
 	a2 := startIngest(t, ingest.Config{ServerURL: url, InsecurePlaintext: true, ClientID: group + "-a", Group: group,
 		Verifier: f.verifier(t), Store: s, Takeover: true, TakeoverDelay: 200 * time.Millisecond, Logger: slog.New(aLog)})
