@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
+	pahosession "github.com/eclipse/paho.golang/paho/session"
 
 	"github.com/openiomt/sdk/internal/mqttconn"
 )
@@ -319,7 +320,7 @@ func (in *Ingest) drainSession(ctx context.Context, peer string) (bool, error) {
 	}
 	unsubscribed, err := unsubscribe()
 	if err != nil {
-		if errors.Is(err, paho.ErrConnectionLost) {
+		if errors.Is(err, paho.ErrConnectionLost) || errors.Is(err, pahosession.ErrNoConnection) {
 			<-c.Done() // closing already
 		}
 		select {
