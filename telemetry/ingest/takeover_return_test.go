@@ -233,3 +233,47 @@ func crashedWorkerReturns(t *testing.T, addr string) {
 	t.Logf("A: received %d, stored %d, duplicates %d; B: received %d, stored %d, duplicates %d",
 		sa.Received, sa.Stored, sa.Duplicates, sb.Received, sb.Stored, sb.Duplicates)
 }
+
+// TestTwoSurvivorsDoNotBothTakeOverOneCrashedWorker: with two survivors
+// that see the same live workers, rendezvous hashing picks one of them to
+// drain the crashed worker's session; the other never connects with its
+// ClientID (which would make the two replace each other's takeover).
+func TestTwoSurvivorsDoNotBothTakeOverOneCrashedWorker(t *testing.T) {
+	addr := testenv.StartMosquitto(t, testenv.MosquittoConfig{}).Addr
+	url := "mqtt://" + addr
+	group := "pair" + uuid.NewString()[:8]
+	f := newFleet()
+	d := f.add(t, mustPat())
+	jwks := f.writeJWKS(t)
+
+	a := spawn(t, "IOMT_CHAOS_CHILD=stuck-ingest", "IOMT_CHAOS_URL="+url, "IOMT_CHAOS_JWKS="+jwks,
+		"IOMT_CHAOS_GROUP="+group, "IOMT_CHAOS_ID="+group+"-a")
+	a.await(t, "ready", 30*time.Second)
+	s := sqliteStore(t)
+	var survivors []*ingest.Ingest
+	for _, id := range []string{"-b", "-c"} {
+		survivors = append(survivors, startIngest(t, ingest.Config{ServerURL: url, InsecurePlaintext: true, ClientID: group + id,
+			Group: group, Verifier: f.verifier(t), Store: s, Takeover: true, TakeoverDelay: 200 * time.Millisecond}))
+	}
+	b, c := survivors[0], survivors[1]
+	waitFor(t, "each survivor sees the two other workers", func() bool { return b.AlivePeers() == 2 && c.AlivePeers() == 2 })
+
+	const n = 150
+	pub := newRawPublisher(t, addr, d.id.String())
+	for seq := uint64(1); seq <= n; seq++ {
+		pub.publish(t, d.topic(), d.envelope(t, seq, time.Now()))
+	}
+	held := awaitHeld(t, a, n, func() int64 { return count(t, s) })
+	t.Logf("A holds %d unacknowledged readings; SIGKILL", held)
+	a.kill()
+	waitFor(t, "every reading stored", func() bool { return count(t, s) >= n })
+	waitFor(t, "the takeover ends", func() bool {
+		return b.TakeoverAttempts()+c.TakeoverAttempts() >= 1 && b.TakeoversRunning() == 0 && c.TakeoversRunning() == 0
+	})
+	if nb, nc := b.TakeoverAttempts(), c.TakeoverAttempts(); nb+nc != 1 {
+		t.Fatalf("takeover connections: B %d, C %d; want one in all", nb, nc)
+	}
+	if got := count(t, s); got != n {
+		t.Fatalf("store holds %d readings, want exactly %d", got, n)
+	}
+}
