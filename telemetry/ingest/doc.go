@@ -50,9 +50,18 @@
 // then acknowledge), and once the session has been quiet for a second with
 // everything acknowledged, disconnects with session expiry 0 and clears
 // the presence. If the dead worker returns meanwhile, the broker hands it
-// its session and the takeover stops; a takeover interrupted by the
-// survivor's own crash leaves the session and the "dead" presence for
-// another survivor. Any message handled twice on the way is a counted
+// its session and closes the survivor's takeover connection (mochi with
+// "Session taken over"; Mosquitto 2.0 without a DISCONNECT, so a takeover
+// connection lost while the survivor's own connection stays up counts as
+// taken over). The survivor then stops and does not reconnect with that
+// ClientID until the peer is "alive" (the takeover ends) or, in case the
+// replacing connection was another survivor that crashed, for
+// max(4×TakeoverDelay, 30s); what it had received but not acknowledged is
+// redelivered to the returned worker (see
+// TestCrashedWorkerReturnsDuringTakeover). A worker that sees its own
+// presence cleared or "dead" while connected publishes "alive" again. A
+// takeover interrupted by the survivor's own crash leaves the session and
+// the "dead" presence for another survivor. Any message handled twice on the way is a counted
 // duplicate in the store. Close publishes a cleared presence when it
 // drained everything and "dead" when it gave up with messages pending.
 //

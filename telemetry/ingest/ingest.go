@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -187,6 +188,8 @@ type Ingest struct {
 	tkCtx          context.Context
 	tkCancel       context.CancelFunc
 	tkWG           sync.WaitGroup
+	drains         atomic.Int64 // takeover connection attempts, for tests
+	cmUp           atomic.Pointer[autopaho.ConnectionManager]
 
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -259,6 +262,7 @@ func New(cfg Config) (*Ingest, error) {
 		},
 		OnConnectionUp: func(cm *autopaho.ConnectionManager, _ *paho.Connack) {
 			in.connected.Store(true)
+			in.cmUp.Store(cm)
 			in.log.Info("ingest: connected", "worker", cfg.ClientID)
 			go in.subscribe(cm)
 		},
@@ -406,13 +410,39 @@ func (in *Ingest) subscribe(cm *autopaho.ConnectionManager) {
 		// replaced by the retained one on the next subscribe.
 		subs = append(subs, paho.SubscribeOptions{Topic: in.presencePrefix + "+", QoS: 0})
 	}
-	if _, err := cm.Subscribe(ctx, &paho.Subscribe{Subscriptions: subs}); err != nil {
-		in.log.Error("ingest: subscribe failed", "filter", in.filter, "err", err)
-		return
+	for {
+		sa, err := cm.Subscribe(ctx, &paho.Subscribe{Subscriptions: subs})
+		if err == nil {
+			break
+		}
+		// mochi refuses a packet identifier that one of the resumed
+		// session's outgoing messages still uses (0x91); the next
+		// attempt takes the next identifier.
+		if sa == nil || !slices.Contains(sa.Reasons, idInUse) || ctx.Err() != nil {
+			in.log.Error("ingest: subscribe failed", "filter", in.filter, "err", err)
+			return
+		}
 	}
 	if in.cfg.Takeover {
-		if _, err := cm.Publish(ctx, &paho.Publish{QoS: 1, Retain: true, Topic: in.presencePrefix + in.cfg.ClientID, Payload: []byte(presenceAlive)}); err != nil {
+		in.publishAlive(ctx, cm)
+	}
+}
+
+// idInUse is the MQTT 5 reason code "Packet Identifier in use".
+const idInUse = 0x91
+
+// publishAlive publishes this worker's retained "alive" presence.
+func (in *Ingest) publishAlive(ctx context.Context, cm *autopaho.ConnectionManager) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		pr, err := cm.Publish(ctx, &paho.Publish{QoS: 1, Retain: true, Topic: in.presencePrefix + in.cfg.ClientID, Payload: []byte(presenceAlive)})
+		if err == nil {
+			return
+		}
+		if pr == nil || pr.ReasonCode != idInUse || ctx.Err() != nil { // idInUse: as in subscribe
 			in.log.Warn("ingest: presence publish failed", "err", err)
+			return
 		}
 	}
 }

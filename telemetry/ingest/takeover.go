@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"hash/fnv"
 	"net"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
+	pahosession "github.com/eclipse/paho.golang/paho/session"
 
 	"github.com/openiomt/sdk/internal/mqttconn"
 )
@@ -40,6 +42,23 @@ func PresenceTopic(group, clientID string) string {
 	return PresencePrefix + group + "/" + clientID
 }
 
+// errTakenOver reports that the broker ended a takeover connection because
+// another connection with the same ClientID resumed the session: the dead
+// worker came back, or another survivor took over.
+var errTakenOver = errors.New("ingest: takeover connection replaced by another with the same ClientID")
+
+// reasonSessionTakenOver is the MQTT 5 DISCONNECT reason code "Session
+// taken over".
+const reasonSessionTakenOver = 0x8E
+
+// takenOverWait is how long a survivor whose takeover connection was
+// replaced waits for the peer's presence to say "alive" before it tries
+// again (the replacing connection may have been another survivor that
+// crashed while draining).
+func (in *Ingest) takenOverWait() time.Duration {
+	return max(4*in.cfg.TakeoverDelay, 30*time.Second)
+}
+
 // owner tracks the messages one takeover connection delivered into the
 // pipeline.
 type owner struct {
@@ -59,11 +78,25 @@ type peers struct {
 // onPresence handles a presence message on the main connection.
 func (in *Ingest) onPresence(topic string, payload []byte) {
 	id := strings.TrimPrefix(topic, in.presencePrefix)
-	if id == "" || strings.Contains(id, "/") || id == in.cfg.ClientID {
+	if id == "" || strings.Contains(id, "/") {
 		return
 	}
 	p := &in.peers
 	p.mu.Lock()
+	if id == in.cfg.ClientID {
+		// This worker is connected, so any other presence of its own is
+		// stale: the Will of a connection the broker replaced, or a
+		// survivor clearing it after a takeover this worker interrupted.
+		if cm := in.cmUp.Load(); cm != nil && string(payload) != presenceAlive && in.tkCtx.Err() == nil {
+			in.tkWG.Add(1)
+			go func() {
+				defer in.tkWG.Done()
+				in.publishAlive(in.tkCtx, cm)
+			}()
+		}
+		p.mu.Unlock()
+		return
+	}
 	switch string(payload) {
 	case presenceAlive:
 		p.alive[id] = true
@@ -146,14 +179,32 @@ func (in *Ingest) takeover(ctx context.Context, peer string) {
 	}
 	delay := 500 * time.Millisecond
 	for {
+		in.drains.Add(1)
 		done, err := in.drainSession(ctx, peer)
 		if done {
 			in.log.Info("ingest: drained the session of a dead worker", "worker", in.cfg.ClientID, "peer", peer)
-			in.clearPresence(peer)
+			in.peers.mu.Lock()
+			dead := ctx.Err() == nil && !in.peers.alive[peer]
+			in.peers.mu.Unlock()
+			if dead { // not back meanwhile: clear its "dead"
+				in.clearPresence(peer)
+			}
 			return
 		}
 		if ctx.Err() != nil {
 			return
+		}
+		if errors.Is(err, errTakenOver) {
+			// Do not fight for the ClientID: the peer is back (its
+			// "alive" cancels ctx) or another survivor drains it.
+			in.log.Info("ingest: takeover stopped: the session was taken over", "worker", in.cfg.ClientID, "peer", peer, "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(in.takenOverWait()):
+			}
+			delay = 500 * time.Millisecond
+			continue
 		}
 		in.log.Warn("ingest: takeover of a dead worker's session interrupted; retrying", "peer", peer, "err", err)
 		select {
@@ -181,6 +232,7 @@ func (in *Ingest) drainSession(ctx context.Context, peer string) (bool, error) {
 	}
 	o := &owner{}
 	o.touch()
+	gone := make(chan byte, 1) // the reason code of a DISCONNECT from the broker
 	c := paho.NewClient(paho.ClientConfig{
 		Conn: mqttconn.Wrap(conn), ClientID: peer,
 		EnableManualAcknowledgment: true, SendAcksInterval: 2 * time.Millisecond,
@@ -196,7 +248,34 @@ func (in *Ingest) drainSession(ctx context.Context, peer string) (bool, error) {
 			return true, nil
 		}},
 		OnClientError: func(err error) { in.log.Warn("ingest: takeover client error", "peer", peer, "err", err) },
+		OnServerDisconnect: func(d *paho.Disconnect) {
+			select {
+			case gone <- d.ReasonCode:
+			default:
+			}
+		},
 	})
+	// lost reports why the connection ended. c.Done is closed before
+	// paho calls OnServerDisconnect, hence the bounded wait. mochi says
+	// "Session taken over"; Mosquitto 2.0 just closes the replaced
+	// connection, so a connection closed without DISCONNECT while this
+	// worker's own connection to the same broker stays up (it would be
+	// down by the end of the wait after a broker restart or a network
+	// failure) counts as taken over too.
+	lost := func(wait time.Duration) error {
+		select {
+		case rc := <-gone:
+			if rc == reasonSessionTakenOver {
+				return errTakenOver
+			}
+			return fmt.Errorf("ingest: takeover connection closed by the broker (reason %#x)", rc)
+		case <-time.After(wait):
+			if in.connected.Load() {
+				return fmt.Errorf("%w (closed without DISCONNECT)", errTakenOver)
+			}
+			return errors.New("ingest: takeover connection closed")
+		}
+	}
 	expiry := uint32(in.cfg.SessionExpiry / time.Second)
 	recvMax := uint16(in.cfg.MaxInFlight)
 	cctx, cancel := context.WithTimeout(ctx, DefaultConnectTimeout)
@@ -209,18 +288,46 @@ func (in *Ingest) drainSession(ctx context.Context, peer string) (bool, error) {
 		return false, err
 	}
 	zero := uint32(0)
-	end := func() {
-		_ = c.Disconnect(&paho.Disconnect{Properties: &paho.DisconnectProperties{SessionExpiryInterval: &zero}})
+	end := func() (bool, error) {
+		err := c.Disconnect(&paho.Disconnect{Properties: &paho.DisconnectProperties{SessionExpiryInterval: &zero}})
 		<-c.Done()
-	}
-	if !ca.SessionPresent {
-		end() // the session already expired: nothing to drain
+		if err != nil { // replaced or lost before the DISCONNECT went out
+			return false, lost(time.Second)
+		}
 		return true, nil
 	}
-	uctx, cancel := context.WithTimeout(ctx, DefaultConnectTimeout)
-	_, err = c.Unsubscribe(uctx, &paho.Unsubscribe{Topics: []string{in.filter}})
-	cancel()
+	if !ca.SessionPresent {
+		return end() // the session already expired: nothing to drain
+	}
+	// unsubscribe reports whether the shared filter is gone from the
+	// session. mochi refuses an UNSUBSCRIBE whose packet identifier one
+	// of the session's outgoing messages still uses (0x91), so a refusal
+	// is retried with the next identifiers, and on later ticks once
+	// acknowledgements free them, while the drain goes on.
+	unsubscribe := func() (bool, error) {
+		for range 100 {
+			uctx, cancel := context.WithTimeout(ctx, DefaultConnectTimeout)
+			ua, err := c.Unsubscribe(uctx, &paho.Unsubscribe{Topics: []string{in.filter}})
+			cancel()
+			if err == nil {
+				return true, nil
+			}
+			if ua == nil { // no answer: connection trouble
+				return false, err
+			}
+		}
+		return false, nil
+	}
+	unsubscribed, err := unsubscribe()
 	if err != nil {
+		if errors.Is(err, paho.ErrConnectionLost) || errors.Is(err, pahosession.ErrNoConnection) {
+			<-c.Done() // closing already
+		}
+		select {
+		case <-c.Done():
+			return false, lost(2 * time.Second)
+		default:
+		}
 		_ = c.Disconnect(&paho.Disconnect{}) // keep the session for the next try
 		<-c.Done()
 		return false, err
@@ -234,14 +341,18 @@ func (in *Ingest) drainSession(ctx context.Context, peer string) (bool, error) {
 			<-c.Done()
 			return false, ctx.Err()
 		case <-c.Done():
-			// Connection lost, or the peer came back and the broker
-			// handed it its session.
-			return false, errors.New("ingest: takeover connection closed")
+			// Connection lost, or the peer came back (or another
+			// survivor took over) and the broker handed it the session.
+			return false, lost(2 * time.Second)
 		case <-tick.C:
 		}
-		if o.pending.Load() == 0 && time.Since(time.Unix(0, o.last.Load())) >= takeoverQuiet {
-			end()
-			return true, nil
+		if !unsubscribed {
+			if unsubscribed, err = unsubscribe(); err != nil {
+				continue // c.Done tells why
+			}
+		}
+		if unsubscribed && o.pending.Load() == 0 && time.Since(time.Unix(0, o.last.Load())) >= takeoverQuiet {
+			return end()
 		}
 	}
 }
