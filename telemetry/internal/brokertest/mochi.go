@@ -38,6 +38,7 @@ type Mochi struct {
 	t    testing.TB
 	cfg  MochiConfig
 	srv  *mqtt.Server
+	ln   *listeners.TCP
 	mu   sync.Mutex
 	caps [][]byte
 	deny int
@@ -76,21 +77,39 @@ func (m *Mochi) Start() {
 	if m.cfg.Capture {
 		_ = srv.AddHook(&captureHook{m: m}, nil)
 	}
-	if err := srv.AddListener(listeners.NewTCP(listeners.Config{ID: "t", Address: m.Addr, TLSConfig: m.cfg.TLS})); err != nil {
+	ln := listeners.NewTCP(listeners.Config{ID: "t", Address: m.Addr, TLSConfig: m.cfg.TLS})
+	if err := srv.AddListener(ln); err != nil {
 		m.t.Fatalf("brokertest: listen: %v", err)
 	}
 	if err := srv.Serve(); err != nil {
 		m.t.Fatalf("brokertest: serve: %v", err)
 	}
-	m.srv = srv
+	m.srv, m.ln = srv, ln
 }
 
 // Stop closes the broker and every connection.
+//
+// It does not leave the client sweep to mochi-mqtt 2.7.9's Server.Close,
+// which can deadlock on the client map's lock when a client connects or
+// leaves at the same moment (mochi-mqtt/server#488): the listener is
+// closed without the sweep, clients are disconnected from snapshots of the
+// map, then the server is closed.
 func (m *Mochi) Stop() {
-	if m.srv != nil {
-		_ = m.srv.Close()
-		m.srv = nil
+	if m.srv == nil {
+		return
 	}
+	m.ln.Close(func(string) {})
+	disconnect := func() {
+		for _, cl := range m.srv.Clients.GetAll() {
+			if !cl.Closed() {
+				_ = m.srv.DisconnectClient(cl, packets.ErrServerShuttingDown)
+			}
+		}
+	}
+	disconnect()
+	_ = m.srv.Close()
+	disconnect()
+	m.srv, m.ln = nil, nil
 }
 
 // Captured returns every payload published to the broker so far.

@@ -132,6 +132,7 @@ func (c *Config) DefaultIdentify(cert *x509.Certificate) (Identity, error) {
 // Broker is a running embedded broker. Its methods are safe for concurrent use.
 type Broker struct {
 	srv  *mqtt.Server
+	ln   *listeners.TCP
 	addr string
 	once sync.Once
 	err  error
@@ -189,7 +190,7 @@ func Start(cfg Config) (*Broker, error) {
 		_ = srv.Close()
 		return nil, fmt.Errorf("broker: serve: %w", err)
 	}
-	return &Broker{srv: srv, addr: ln.Address()}, nil
+	return &Broker{srv: srv, ln: ln, addr: ln.Address()}, nil
 }
 
 // Addr returns the listening host:port.
@@ -208,9 +209,30 @@ func (b *Broker) Tap(filter string, fn func(topic string, payload []byte)) error
 }
 
 // Close disconnects every client and stops listening. It is idempotent.
+//
+// mochi-mqtt 2.7.9's Server.Close can deadlock: closing a listener takes
+// the client map's read lock twice (Clients.GetByListener calls Len), and
+// a client connecting or leaving at that moment queues for the write lock
+// in between, so neither proceeds (mochi-mqtt/server#488, seen here as a
+// 10-minute hang of a -race test). Close therefore shuts the listener
+// without mochi's client sweep, disconnects the clients from snapshots of
+// the client map (one read lock each), and only then closes the server.
 func (b *Broker) Close() error {
-	b.once.Do(func() { b.err = b.srv.Close() })
+	b.once.Do(func() {
+		b.ln.Close(func(string) {}) // marks the listener closed: Server.Close skips its sweep
+		b.disconnectAll()
+		b.err = b.srv.Close()
+		b.disconnectAll() // any client that finished attaching meanwhile
+	})
 	return b.err
+}
+
+func (b *Broker) disconnectAll() {
+	for _, cl := range b.srv.Clients.GetAll() {
+		if !cl.Closed() {
+			_ = b.srv.DisconnectClient(cl, packets.ErrServerShuttingDown)
+		}
+	}
 }
 
 // authHook authenticates by client certificate and authorises topics.

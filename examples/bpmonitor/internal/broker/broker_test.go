@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -327,5 +328,67 @@ func TestAuthorizeLimits(t *testing.T) {
 	}
 	if Authorize(Identity{Service: "ingest"}, "$share//iomt/v1/#", false) == "" {
 		t.Fatal("malformed shared filter accepted")
+	}
+}
+
+// A broker stopped while devices connect and drop (Ctrl-C during a Wi-Fi
+// flap) must still stop: mochi-mqtt 2.7.9's own Close can deadlock on its
+// client map when a client attaches or leaves at that moment
+// (mochi-mqtt/server#488; seen once as a 10-minute hang of
+// TestImpersonationClientIDTakeover under -race). The window is a few
+// instructions wide, so this churn test does not reproduce the deadlock
+// on demand; it guards Close under the load that exposes it.
+func TestCloseWhileDevicesConnectAndDrop(t *testing.T) {
+	for round := 0; round < 3; round++ {
+		p := newPKI(t)
+		b := startBroker(t, p, nil)
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		var connected atomic.Int64
+		for range 8 {
+			id, cert := p.device(t)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				cfg := &tls.Config{RootCAs: p.pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+					conn, err := (&tls.Dialer{Config: cfg}).DialContext(ctx, "tcp", b.Addr())
+					if err != nil {
+						cancel()
+						continue // the listener is closed: keep trying until told to stop
+					}
+					c := paho.NewClient(paho.ClientConfig{Conn: packets.NewThreadSafeConn(conn)})
+					if _, err := c.Connect(ctx, &paho.Connect{ClientID: id.String(), KeepAlive: 30, CleanStart: true}); err == nil {
+						connected.Add(1)
+					}
+					_ = conn.Close() // drop without DISCONNECT
+					<-c.Done()
+					cancel()
+				}
+			}()
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for connected.Load() < 30 && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		closed := make(chan error, 1)
+		go func() { closed <- b.Close() }()
+		select {
+		case err := <-closed:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(60 * time.Second):
+			close(stop)
+			t.Fatalf("round %d: Close did not return (deadlock in the broker's client map)", round)
+		}
+		close(stop)
+		wg.Wait()
 	}
 }
