@@ -115,9 +115,11 @@ instant (any lateness of the simulated device included) to the store
 commit, and the heap holds the not yet sent envelopes (it shrinks over the
 run). Without it, devices sign as they go and latency includes signing.
 
-The broker is a lab broker reached in plaintext (mqtt://host:port). Use a
-database you can write test rows to; rows use fresh random device and
-patient UUIDs.
+The broker is a lab broker reached in plaintext (mqtt://host:port) that
+carries no other telemetry during the run: the ingest subscribes to every
+device's telemetry topic, so readings of devices the tool did not create
+are rejected (unknown-device) and fail the run. Use a database you can
+write test rows to; rows use fresh random device and patient UUIDs.
 
 Exit status: 0 when nothing was lost, 1 when readings were lost or
 rejected, 2 on usage errors.
