@@ -52,41 +52,20 @@ func (c *Client) Reenroll(ctx context.Context, csrDER []byte) ([]*x509.Certifica
 }
 
 func (c *Client) post(ctx context.Context, path string, req enrollRequest) ([]*x509.Certificate, error) {
-	u, err := url.Parse(c.BaseURL)
-	if err != nil || u.Scheme != "https" || u.Host == "" {
-		return nil, errors.New("enroll: BaseURL must be an https URL")
-	}
-	body, err := json.Marshal(req)
+	status, b, err := c.roundTrip(ctx, path, req, "")
 	if err != nil {
-		return nil, fmt.Errorf("enroll: %w", err)
+		return nil, err
 	}
-	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(c.BaseURL, "/")+path, bytes.NewReader(body))
-	if err != nil {
-		return nil, fmt.Errorf("enroll: %w", err)
-	}
-	hr.Header.Set("Content-Type", "application/json")
-	resp, err := c.httpClient().Do(hr)
-	if err != nil {
-		return nil, fmt.Errorf("enroll: %w", err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("enroll: reading response: %w", err)
-	}
-	if len(b) > MaxResponseBytes {
-		return nil, fmt.Errorf("enroll: response: %w", provisioning.ErrTooLarge)
-	}
-	if resp.StatusCode != http.StatusOK {
+	if status != http.StatusOK {
 		var e struct {
 			Error string `json:"error"`
 		}
 		_ = json.Unmarshal(b, &e)
 		sentinel, ok := codeSentinels[e.Error]
 		if !ok {
-			return nil, &Error{Status: resp.StatusCode, Code: CodeInternal, Err: ErrServer}
+			return nil, &Error{Status: status, Code: CodeInternal, Err: ErrServer}
 		}
-		return nil, &Error{Status: resp.StatusCode, Code: e.Error, Err: sentinel}
+		return nil, &Error{Status: status, Code: e.Error, Err: sentinel}
 	}
 	var out enrollResponse
 	if err := json.Unmarshal(b, &out); err != nil {
@@ -97,6 +76,41 @@ func (c *Client) post(ctx context.Context, path string, req enrollRequest) ([]*x
 		return nil, fmt.Errorf("enroll: response chain: %w", err)
 	}
 	return chain, nil
+}
+
+// roundTrip POSTs req as JSON to c.BaseURL + path (with bearer as the
+// Authorization credential when set) and returns the status and the body,
+// read up to MaxResponseBytes.
+func (c *Client) roundTrip(ctx context.Context, path string, req any, bearer string) (int, []byte, error) {
+	u, err := url.Parse(c.BaseURL)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return 0, nil, errors.New("enroll: BaseURL must be an https URL")
+	}
+	body, err := json.Marshal(req)
+	if err != nil {
+		return 0, nil, fmt.Errorf("enroll: %w", err)
+	}
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(c.BaseURL, "/")+path, bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, fmt.Errorf("enroll: %w", err)
+	}
+	hr.Header.Set("Content-Type", "application/json")
+	if bearer != "" {
+		hr.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	resp, err := c.httpClient().Do(hr)
+	if err != nil {
+		return 0, nil, fmt.Errorf("enroll: %w", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes+1))
+	if err != nil {
+		return 0, nil, fmt.Errorf("enroll: reading response: %w", err)
+	}
+	if len(b) > MaxResponseBytes {
+		return 0, nil, fmt.Errorf("enroll: response: %w", provisioning.ErrTooLarge)
+	}
+	return resp.StatusCode, b, nil
 }
 
 // EnrollIdentity enrols id with token: it creates a CSR for id.Device with

@@ -1,14 +1,10 @@
 package enroll
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/openiomt/sdk/provisioning"
@@ -22,36 +18,14 @@ import (
 // [ErrDeviceBound], provisioning.ErrReplay for a nonce already answered,
 // provisioning.ErrUnknownDevice, provisioning.ErrRevoked, and so on.
 func (c *Client) RequestPairing(ctx context.Context, sessionToken string, req PairingRequest) ([]byte, error) {
-	u, err := url.Parse(c.BaseURL)
-	if err != nil || u.Scheme != "https" || u.Host == "" {
-		return nil, errors.New("enroll: BaseURL must be an https URL")
-	}
 	if sessionToken == "" || len("Bearer ")+len(sessionToken) > MaxBearerToken || strings.ContainsAny(sessionToken, "\r\n") {
 		return nil, &Error{Status: http.StatusUnauthorized, Code: CodeUnauthenticated, Err: ErrUnauthenticated}
 	}
-	body, err := json.Marshal(req)
+	status, b, err := c.roundTrip(ctx, PairingPath, req, sessionToken)
 	if err != nil {
-		return nil, fmt.Errorf("enroll: %w", err)
+		return nil, err
 	}
-	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(c.BaseURL, "/")+PairingPath, bytes.NewReader(body))
-	if err != nil {
-		return nil, fmt.Errorf("enroll: %w", err)
-	}
-	hr.Header.Set("Content-Type", "application/json")
-	hr.Header.Set("Authorization", "Bearer "+sessionToken)
-	resp, err := c.httpClient().Do(hr)
-	if err != nil {
-		return nil, fmt.Errorf("enroll: %w", err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("enroll: reading response: %w", err)
-	}
-	if len(b) > MaxResponseBytes {
-		return nil, fmt.Errorf("enroll: response: %w", provisioning.ErrTooLarge)
-	}
-	if resp.StatusCode != http.StatusOK {
+	if status != http.StatusOK {
 		var e struct {
 			Error struct {
 				Code string `json:"code"`
@@ -60,9 +34,9 @@ func (c *Client) RequestPairing(ctx context.Context, sessionToken string, req Pa
 		_ = json.Unmarshal(b, &e)
 		sentinel, ok := codeSentinels[e.Error.Code]
 		if !ok {
-			return nil, &Error{Status: resp.StatusCode, Code: CodeInternal, Err: ErrServer}
+			return nil, &Error{Status: status, Code: CodeInternal, Err: ErrServer}
 		}
-		return nil, &Error{Status: resp.StatusCode, Code: e.Error.Code, Err: sentinel}
+		return nil, &Error{Status: status, Code: e.Error.Code, Err: sentinel}
 	}
 	var out pairingResponse
 	if err := json.Unmarshal(b, &out); err != nil || len(out.Sealed) == 0 {
