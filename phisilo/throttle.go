@@ -75,9 +75,10 @@ type throttleEntry struct {
 }
 
 type throttle struct {
-	cfg LoginThrottle
-	mu  sync.Mutex
-	m   map[string]*throttleEntry
+	cfg       LoginThrottle
+	mu        sync.Mutex
+	m         map[string]*throttleEntry
+	lastPrune time.Time
 }
 
 // keys returns the throttle keys of an attempt.
@@ -121,8 +122,11 @@ func (t *throttle) locked(now time.Time, keys ...string) time.Duration {
 func (t *throttle) fail(now time.Time, acct, src string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if len(t.m) >= t.cfg.MaxKeys {
+	// A full table is pruned at most once a second: a flood of failures
+	// with fresh user IDs must not rescan MaxKeys entries on every attempt.
+	if len(t.m) >= t.cfg.MaxKeys && now.Sub(t.lastPrune) >= time.Second {
 		t.prune(now)
+		t.lastPrune = now
 	}
 	for _, k := range []struct {
 		key   string
