@@ -346,8 +346,14 @@ func (r *Releases) find(name string) *campaign {
 }
 
 // HandleStatus takes a status report from iomt/v1/{device}/ota/status (the
-// embedded broker's tap).
-func (r *Releases) HandleStatus(topic string, payload []byte) { _ = r.ApplyStatus(topic, payload) }
+// embedded broker's tap). A tap cannot ask the broker to redeliver, so a
+// report that could not be saved is told in the story; the campaign keeps
+// it in memory and saves it with the next report.
+func (r *Releases) HandleStatus(topic string, payload []byte) {
+	if err := r.ApplyStatus(topic, payload); err != nil {
+		r.story.Tell("release", "could not save an OTA status report (kept in memory, saved with the next one): %v", err)
+	}
+}
 
 // ApplyStatus folds a status report into its campaign and persists the
 // campaign before it returns. It fails only when the report could not be
@@ -356,6 +362,7 @@ func (r *Releases) HandleStatus(topic string, payload []byte) { _ = r.ApplyStatu
 func (r *Releases) ApplyStatus(topic string, payload []byte) error {
 	rep, err := release.ParseStatusReport(topic, payload)
 	if err != nil {
+		r.story.Tell("release", "dropped an OTA status report: %v", err)
 		return nil
 	}
 	r.mu.Lock()
@@ -364,7 +371,12 @@ func (r *Releases) ApplyStatus(topic string, payload []byte) error {
 	}
 	r.mu.Unlock()
 	c := r.find(rep.Campaign)
-	if c == nil || c.c.Apply(rep) != nil {
+	if c == nil {
+		r.story.Tell("release", "dropped an OTA status report of monitor %s for an unknown campaign", story.Short(rep.Device))
+		return nil
+	}
+	if err := c.c.Apply(rep); err != nil {
+		r.story.Tell("release", "dropped a stale or out-of-order OTA status report of monitor %s", story.Short(rep.Device))
 		return nil
 	}
 	return r.save(c)
